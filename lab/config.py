@@ -1,0 +1,49 @@
+"""Paths and settings of the lab, each overridable by an environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def models_dir() -> Path:
+    """Where GGUF files live: `LAB_MODELS_DIR`, else `models/` of the checkout."""
+    return Path(os.environ.get("LAB_MODELS_DIR", REPO_ROOT / "models"))
+
+
+def data_dir() -> Path:
+    """The built-in problem sets shipped with the lab."""
+    return Path(os.environ.get("LAB_DATA_DIR", REPO_ROOT / "data"))
+
+
+def user_data_dir() -> Path:
+    """Per-user state (the run ledger): `LAB_HOME`, else the XDG data directory."""
+    if "LAB_HOME" in os.environ:
+        return Path(os.environ["LAB_HOME"])
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "inference-scaling-lab"
+
+
+def database_url() -> str:
+    """The SQLAlchemy URL of the run ledger: `LAB_DATABASE_URL`, else a SQLite file."""
+    url = os.environ.get("LAB_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{user_data_dir() / 'ledger.db'}"
+
+
+def default_model() -> str:
+    """The model the lab uses when none is named: `LAB_MODEL`, else the registry default."""
+    return os.environ.get("LAB_MODEL", "qwen2.5-coder-0.5b")
+
+
+def n_threads() -> int:
+    """Threads for llama.cpp: `LAB_THREADS`, else every core this process may use."""
+    if "LAB_THREADS" in os.environ:
+        return max(1, int(os.environ["LAB_THREADS"]))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
