@@ -1,0 +1,199 @@
+"""`lab runs`: list, show, export and delete the runs stored in the ledger."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from lab.commands.common import fail, print_json
+from lab.store import Ledger, LedgerError, RunSummary
+from lab.strategies.trace import Node, Trace, TraceStatus
+
+STATUSES = [str(s) for s in TraceStatus]
+T = TypeVar("T")
+
+
+def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The filters `list` and `export` share."""
+    options = [
+        click.option("--strategy", help="Only runs of this strategy."),
+        click.option("--model", help="Only runs of this model (registry name)."),
+        click.option("--problem-set", help="Only runs on this problem set."),
+        click.option("--experiment", help="Only runs of this experiment (sweep)."),
+        click.option("--status", multiple=True, type=click.Choice(STATUSES),
+                     help="Only runs with this status (repeatable)."),
+        click.option("--correct/--wrong", "correct", default=None,
+                     help="Only runs graded correct (or wrong)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@click.group()
+def runs() -> None:
+    """List, show, export and delete stored runs."""
+
+
+@runs.command("list")
+@filter_options
+@click.option("--limit", default=50, show_default=True, help="Newest runs shown (0: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_runs(limit: int, as_json: bool, **filters: Any) -> None:
+    """List stored runs, newest first."""
+    with _open_ledger() as ledger:
+        summaries = _guard(lambda: ledger.list_runs(limit=limit or None, **_filters(filters)))
+        location = ledger.location
+    if as_json:
+        print_json([s.to_dict() for s in summaries])
+        return
+    console = Console()
+    if not summaries:
+        console.print(f"No runs stored in {location}.", markup=False)
+        return
+    console.print(_runs_table(summaries))
+    console.print(f"{len(summaries)} run(s) from {location}", markup=False, style="dim")
+
+
+@runs.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its whole trace.")
+def show_run(run_id: int, as_json: bool) -> None:
+    """Show one run: its summary and the tree of its trace."""
+    with _open_ledger() as ledger:
+        summary = _guard(lambda: ledger.get_run(run_id))
+        trace = _guard(lambda: ledger.load_trace(run_id))
+    if as_json:
+        print_json({**summary.to_dict(), "trace": trace.to_dict()})
+        return
+    console = Console()
+    for line in _summary_lines(summary, trace):
+        console.print(line, markup=False, highlight=False)
+    if trace.nodes:
+        console.print(_node_tree(trace))
+
+
+@runs.command("export")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl",
+              show_default=True, help="jsonl: each run with its trace; csv: one row a run.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="File to write (default: standard output).")
+def export_runs(fmt: str, out: str | None, **filters: Any) -> None:
+    """Export runs (all, or those the filters pick), oldest first."""
+    with _open_ledger() as ledger:
+        export = ledger.export_jsonl if fmt == "jsonl" else ledger.export_csv
+        count = _guard(lambda: export(out or sys.stdout, **_filters(filters)))
+    if out:
+        click.echo(f"exported {count} run(s) to {out}", err=True)
+
+
+@runs.command("delete")
+@click.argument("run_ids", type=int, nargs=-1, required=True)
+def delete_runs(run_ids: tuple[int, ...]) -> None:
+    """Delete runs (with their traces) by id."""
+    with _open_ledger() as ledger:
+        for run_id in run_ids:
+            _guard(lambda run_id=run_id: ledger.delete_run(run_id))
+            click.echo(f"deleted run {run_id}")
+
+
+def _open_ledger() -> Ledger:
+    return _guard(Ledger)
+
+
+def _guard(action: Callable[[], T]) -> T:
+    """Run a ledger call; a LedgerError ends the command with its one-line message."""
+    try:
+        return action()
+    except LedgerError as exc:
+        fail(str(exc))
+
+
+def _filters(options: dict[str, Any]) -> dict[str, Any]:
+    filters = {k: v for k, v in options.items() if v is not None}
+    filters["status"] = list(options["status"]) or None
+    return filters
+
+
+def _runs_table(summaries: list[RunSummary]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("id", "created", "strategy", "model", "problem", "status", "answer",
+                   "tokens"):
+        numeric = column in ("id", "tokens")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold",
+                         no_wrap=numeric or column in ("created", "status"))
+    for s in summaries:
+        table.add_row(
+            str(s.id),
+            s.created.astimezone().strftime("%m-%d %H:%M"),
+            s.strategy,
+            s.model,
+            f"{s.problem_set}:{s.problem_id}",
+            s.status,
+            Text(f"{_short(s.answer or '', 20)} {_mark(s.correct)}"),
+            str(s.generated_tokens),
+        )
+    return table
+
+
+def _summary_lines(summary: RunSummary, trace: Trace) -> list[str]:
+    lines = [
+        f"run {summary.id}  {summary.status}  created "
+        f"{summary.created.astimezone():%Y-%m-%d %H:%M:%S}",
+        f"strategy   {summary.strategy} {summary.params}"
+        + (f"  budget {summary.budget}" if summary.budget is not None else ""),
+        f"model      {summary.model or '-'}  seed {summary.seed}",
+        f"problem    {summary.problem_set}:{summary.problem_id}  {_short(trace.problem.question)}",
+        f"answer     {summary.answer}  gold {summary.gold}  {_mark(summary.correct)}",
+        f"compute    {summary.generated_tokens} generated + {summary.prompt_tokens} prompt "
+        f"tokens, {summary.engine_calls} engine calls, {summary.wall_s:.2f} s",
+    ]
+    if summary.experiment:
+        lines.append(f"experiment {summary.experiment}")
+    if trace.votes:
+        lines.append(f"votes      {trace.votes}")
+    if trace.reason:
+        lines.append(f"reason     {trace.reason}")
+    if summary.error:
+        lines.append(f"error      {summary.error}")
+    return lines
+
+
+def _node_tree(trace: Trace) -> Tree:
+    tree = Tree(Text(f"{len(trace.nodes)} nodes"), guide_style="dim")
+    branches: dict[int, Tree] = {}
+    for node in trace.nodes:  # parents come before their children
+        parent = branches.get(node.parent) if node.parent is not None else None
+        branches[node.id] = (parent or tree).add(_node_label(node))
+    return tree
+
+
+def _node_label(node: Node) -> Text:
+    label = Text(f"#{node.id} {node.kind} ", style="bold")
+    label.append(f"[{node.status}]", style="green" if node.chosen else "dim")
+    if node.chosen:
+        label.append(" chosen", style="green")
+    if node.answer is not None:
+        label.append(f"  answer {node.answer}")
+    if node.scores:
+        label.append("  " + " ".join(f"{k}={v:.3g}" for k, v in node.scores.items()))
+    label.append(f"  {len(node.tokens)} tok  ", style="dim")
+    label.append(_short(node.text))
+    return label
+
+
+def _short(text: str, width: int = 60) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def _mark(correct: bool | None) -> str:
+    return {True: "✓", False: "✗", None: "-"}[correct]
