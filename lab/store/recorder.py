@@ -67,9 +67,11 @@ class Recorder:
             return
         try:
             if self.run_id is None:
+                # start_run writes every node the trace has so far
                 self.run_id = self._ledger.start_run(trace, experiment=self._experiment)
-                self._dirty.clear()  # start_run wrote every node the trace had
-            if finish:
+                if finish:
+                    self._ledger.finish_run(self.run_id, trace)
+            elif finish:
                 self._ledger.finish_run(self.run_id, trace)
             else:
                 self._ledger.update_run(self.run_id, trace, list(self._dirty.values()))
