@@ -2,6 +2,7 @@
 
     engine = ScriptedEngine(lambda req: "2 + 2 = 4\n\nThe answer is 4.")
     engine = ScriptedEngine(["The answer is 4.", "The answer is 5."])  # in turn, cycling
+    engine = ScriptedEngine(ScriptedReply("The answer is 4.", logprob=[-0.1, -2.0]))
     engine = ScriptedEngine(lambda req: ScriptedReply("The answer is 4.", logprob=-0.1),
                             yes_probability=0.9)
 
@@ -71,6 +72,7 @@ class ScriptedCall:
 
 
 Responder = Callable[[ScriptedRequest], "str | ScriptedReply"]
+Replies = str | ScriptedReply | Sequence["str | ScriptedReply"]
 
 
 def tokenize(text: str) -> list[str]:
@@ -81,7 +83,7 @@ def tokenize(text: str) -> list[str]:
 class ScriptedEngine(Engine):
     def __init__(
         self,
-        respond: Responder | Sequence[str] | str,
+        respond: Responder | Replies,
         *,
         logprob: float = -0.5,
         yes_probability: float | Callable[[str], float] = 0.5,
@@ -256,8 +258,8 @@ class _Sequence:
                           prefix=prefix)
 
 
-def _responder(respond: Responder | Sequence[str] | str) -> Responder:
-    if isinstance(respond, str):
+def _responder(respond: Responder | Replies) -> Responder:
+    if isinstance(respond, str | ScriptedReply):
         return lambda request: respond
     if callable(respond):
         return respond

@@ -1,0 +1,24 @@
+"""Inference-time scaling strategies.
+
+    from lab.strategies import run_strategy, get_strategy, list_strategies
+    trace = run_strategy("self-consistency", problem, engine, {"n": "8"}, budget=2000)
+
+Each strategy is one module here; `registry.py` lists them, `base.py` defines the Strategy
+(name, summary, typed `params`, `run`), `params.py` the typed parameters, `context.py` the
+run context that grows the Trace (`trace.py`) within the token budget.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_LAZY = {"run_strategy", "get_strategy", "list_strategies", "STRATEGIES"}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so `lab.strategies.trace` loads without every strategy.
+    if name in _LAZY:
+        from lab.strategies import registry
+
+        return getattr(registry, name)
+    raise AttributeError(f"module 'lab.strategies' has no attribute {name!r}")

@@ -1,0 +1,71 @@
+"""`best-of-n`: N chains ranked by a scorer; the best one's answer wins.
+
+With `refine_rounds` > 0 each chain is first self-refined (critique and revision), and the
+refined solutions are ranked: self-refinement inside best-of-n."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.strategies.base import Strategy, sampling
+from lab.strategies.context import RunContext
+from lab.strategies.params import (
+    Param,
+    n_param,
+    prompt_param,
+    sampling_params,
+    scorer_param,
+    seed_param,
+)
+from lab.strategies.prompts import solve_messages
+from lab.strategies.self_refine import refine
+from lab.strategies.trace import Node, NodeStatus
+from lab.verifiers import SCORERS
+
+
+class BestOfN(Strategy):
+    name = "best-of-n"
+    summary = "Sample N chains and keep the one a scorer ranks best."
+    params = (
+        n_param(4, maximum=32),
+        scorer_param("mean-logprob", SCORERS),
+        Param("refine_rounds", "int", 0, "self-refine each chain this many rounds first", 0, 4),
+        prompt_param("cot"),
+        *sampling_params(temperature=0.7, max_tokens=256),
+        seed_param(),
+    )
+
+    def scorers_used(self, params: dict[str, Any]) -> list[str]:
+        return [params["scorer"]]
+
+    def solve(self, ctx: RunContext) -> None:
+        p = ctx.params
+        messages = solve_messages(ctx.problem, p["prompt"])
+        root = ctx.add_prompt(messages, style=p["prompt"])
+        n = ctx.affordable(p["n"])
+        calls = 1 + 2 * p["refine_rounds"]  # the budget is shared with refinement calls
+        cap = ctx.token_cap(p["max_tokens"], n, calls)
+        chains = ctx.sample(messages, [root] * n, sampling(p, cap))
+        finalists = [self._finalist(ctx, chain) for chain in chains]
+        self._rank(ctx, finalists, n)
+
+    def _finalist(self, ctx: RunContext, chain: Node) -> Node:
+        p = ctx.params
+        if p["refine_rounds"] == 0:
+            ctx.score(chain, p["scorer"])
+            return chain
+        final, why = refine(ctx, chain, p["refine_rounds"], p["scorer"], p["max_tokens"])
+        ctx.update(final, meta={**final.meta, "refined": why})
+        return final
+
+    def _rank(self, ctx: RunContext, finalists: list[Node], n: int) -> None:
+        scorer = ctx.params["scorer"]
+        ranked = sorted(finalists, key=lambda node: -node.scores.get(scorer, float("-inf")))
+        for rank, node in enumerate(ranked, start=1):
+            ctx.update(node, meta={**node.meta, "rank": rank})
+        answered = [node for node in ranked if node.answer is not None]
+        best = answered[0] if answered else ranked[0]
+        ctx.update(best, status=NodeStatus.KEPT)
+        skipped = "" if best is ranked[0] else " (better-ranked chains gave no answer)"
+        ctx.finish(best.answer, f"best of {n} by {scorer}: {best.scores[scorer]:.3f}{skipped}",
+                   best)

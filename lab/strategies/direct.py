@@ -1,0 +1,30 @@
+"""`direct`: one greedy answer, no reasoning asked for."""
+
+from __future__ import annotations
+
+from lab.strategies.base import Strategy, sampling
+from lab.strategies.context import RunContext
+from lab.strategies.params import max_tokens_param, seed_param
+from lab.strategies.prompts import PromptStyle, solve_messages
+
+
+def single_chain(ctx: RunContext, style: PromptStyle) -> None:
+    """Ask once with the given prompt style; the chain's answer is the final answer."""
+    messages = solve_messages(ctx.problem, style)
+    root = ctx.add_prompt(messages, style=style)
+    cap = ctx.token_cap(ctx.params["max_tokens"])
+    [chain] = ctx.sample(messages, [root], sampling(ctx.params, cap))
+    how = "greedy" if ctx.params.get("temperature", 0.0) == 0 else "sampled"
+    if chain.answer is None:
+        ctx.finish(None, f"the {how} chain gave no answer", chain)
+    else:
+        ctx.finish(chain.answer, f"the {how} answer ({chain.meta.get('extract_rule', '')})", chain)
+
+
+class Direct(Strategy):
+    name = "direct"
+    summary = "One greedy answer, asked for with no reasoning."
+    params = (max_tokens_param(64), seed_param())
+
+    def solve(self, ctx: RunContext) -> None:
+        single_chain(ctx, "direct")

@@ -1,0 +1,105 @@
+"""Prompt builders (chat messages) for every strategy and verifier.
+
+Every solving prompt asks for a last line "The answer is X." so answer extraction works the
+same way for all strategies; Game of 24 asks for an expression instead of a number.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from lab.engine.base import ChatMessage
+from lab.tasks.problem import AnswerKind, Problem
+
+PromptStyle = Literal["direct", "cot", "steps"]
+STEP_SEPARATOR = "\n\n"
+SYSTEM = "You are a careful problem solver."
+YES, NO = "Yes", "No"
+GRADES = tuple(str(d) for d in range(10))  # a judge grades 0 (wrong) .. 9 (correct)
+
+# A critique that opens like this found nothing to fix.
+_CLEAN_CRITIQUE = re.compile(
+    r"\bno (?:mistakes?|errors?|issues?|problems?)\b|\bnothing to (?:fix|correct)\b"
+    r"|\b(?:the )?(?:solution|answer|it) is (?:fully |completely )?correct\b|^\s*correct\b",
+    re.IGNORECASE,
+)
+
+
+def answer_instruction(problem: Problem) -> str:
+    if problem.kind == AnswerKind.TARGET:
+        return ('Finish with a last line "The answer is E." where E is the expression, '
+                "using each given number exactly once.")
+    if problem.kind == AnswerKind.TEXT:
+        return 'Finish with a last line "The answer is X."'
+    return 'Finish with a last line "The answer is X." where X is the final result.'
+
+
+def task_text(problem: Problem) -> str:
+    """The question, with the numbers and target spelled out for Game of 24."""
+    numbers = problem.metadata.get("numbers")
+    if problem.kind == AnswerKind.TARGET and numbers and str(numbers[0]) not in problem.question:
+        target = problem.metadata.get("target", 24)
+        listed = ", ".join(str(x) for x in numbers)
+        return f"{problem.question}\nNumbers: {listed}. Target: {target}."
+    return problem.question
+
+
+def solve_messages(problem: Problem, style: PromptStyle = "cot") -> list[ChatMessage]:
+    """Ask for a solution: the answer only, step by step, or in blank-line separated steps."""
+    how = {
+        "direct": "Give only the final answer, with no explanation.",
+        "cot": "Think step by step.",
+        "steps": "Solve it in short steps. Write each step as one short paragraph and put a "
+                 "blank line between steps.",
+    }[style]
+    return _chat(f"{task_text(problem)}\n\n{how} {answer_instruction(problem)}")
+
+
+def critique_messages(problem: Problem, solution: str) -> list[ChatMessage]:
+    return _chat(
+        f"Problem:\n{task_text(problem)}\n\nProposed solution:\n{solution.strip()}\n\n"
+        "Check the solution step by step. If it is correct, reply only: No mistakes. "
+        "Otherwise, name the first mistake and say how to fix it."
+    )
+
+
+def revision_messages(problem: Problem, solution: str, critique: str) -> list[ChatMessage]:
+    return _chat(
+        f"Problem:\n{task_text(problem)}\n\nPrevious solution:\n{solution.strip()}\n\n"
+        f"Feedback:\n{critique.strip()}\n\nWrite a corrected solution. Think step by step. "
+        f"{answer_instruction(problem)}"
+    )
+
+
+def verification_messages(
+    problem: Problem, solution: str, partial: bool = False
+) -> list[ChatMessage]:
+    """A yes/no question whose next-token probability of "Yes" scores the solution."""
+    label = "Partial solution (unfinished)" if partial else "Proposed solution"
+    question = ("Is this partial solution correct so far?" if partial
+                else "Is this solution correct?")
+    return _chat(
+        f"Problem:\n{task_text(problem)}\n\n{label}:\n{solution.strip()}\n\n"
+        f"{question} Answer {YES} or {NO}."
+    )
+
+
+def judge_messages(problem: Problem, solution: str, partial: bool = False) -> list[ChatMessage]:
+    """A grading prompt for a judge model: one digit, 0 (certainly wrong) to 9 (certainly right)."""
+    what = "partial solution (unfinished)" if partial else "solution"
+    return _chat(
+        f"Problem:\n{task_text(problem)}\n\nThe {what} to grade:\n{solution.strip()}\n\n"
+        f"Grade how likely this {what} is correct, from 0 (certainly wrong) to 9 "
+        "(certainly correct). Reply with one digit."
+    )
+
+
+def critique_is_clean(critique: str) -> bool:
+    """True when the critique says there is nothing to fix (read from its first two lines)."""
+    head = "\n".join(critique.strip().splitlines()[:2])
+    return bool(_CLEAN_CRITIQUE.search(head))
+
+
+def _chat(user: str) -> list[ChatMessage]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]

@@ -1,0 +1,66 @@
+"""`rejection`: sample one at a time (or in small batches) until a verifier accepts.
+
+The answer is the first accepted sample's; if none is accepted within `n` samples or the
+token budget, the best-scored sample's."""
+
+from __future__ import annotations
+
+from lab.strategies.base import Strategy, sampling
+from lab.strategies.context import BudgetExhausted, RunContext
+from lab.strategies.params import (
+    Param,
+    n_param,
+    prompt_param,
+    sampling_params,
+    seed_param,
+    threshold_param,
+    verifier_param,
+)
+from lab.strategies.prompts import solve_messages
+from lab.strategies.trace import Node, NodeStatus
+from lab.verifiers import VERIFIERS
+
+
+class Rejection(Strategy):
+    name = "rejection"
+    summary = "Sample until a verifier accepts; else keep the best-scored sample."
+    params = (
+        n_param(8, maximum=64),
+        Param("batch", "int", 1, "samples per engine call", 1, 16),
+        verifier_param("self-verify", VERIFIERS),
+        threshold_param(0.5),
+        prompt_param("cot"),
+        *sampling_params(temperature=0.7, max_tokens=256),
+        seed_param(),
+    )
+
+    def solve(self, ctx: RunContext) -> None:
+        p = ctx.params
+        messages = solve_messages(ctx.problem, p["prompt"])
+        root = ctx.add_prompt(messages, style=p["prompt"])
+        samples: list[Node] = []
+        note = ""
+        while len(samples) < p["n"]:
+            count = min(p["batch"], p["n"] - len(samples), ctx.affordable(p["batch"]))
+            try:
+                cap = ctx.token_cap(p["max_tokens"], count)
+            except BudgetExhausted:
+                note = "; token budget spent"
+                break
+            for node in ctx.sample(messages, [root] * count, sampling(p, cap)):
+                samples.append(node)
+                if ctx.verify(node, p["verifier"], p["threshold"]).accepted:
+                    ctx.finish(node.answer, f"sample {len(samples)} accepted by {p['verifier']}",
+                               node)
+                    return
+        self._fallback(ctx, samples, note)
+
+    def _fallback(self, ctx: RunContext, samples: list[Node], note: str) -> None:
+        verifier = ctx.params["verifier"]
+        if not samples:
+            ctx.finish(None, f"no samples drawn{note}")
+            return
+        best = max(samples, key=lambda n: (n.answer is not None, n.scores.get(verifier, 0.0)))
+        ctx.update(best, status=NodeStatus.KEPT)
+        ctx.finish(best.answer, f"none of {len(samples)} samples accepted; best {verifier} score "
+                   f"{best.scores.get(verifier, 0.0):.3f}{note}", best)

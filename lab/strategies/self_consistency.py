@@ -1,0 +1,82 @@
+"""`self-consistency`: N sampled chains, answers grouped by equivalence, majority vote.
+
+Samples are drawn in batches (`batch`, default all at once in one engine call); between
+batches, `early_stop` ends the run once no other answer can overtake the leader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lab.strategies.base import Strategy, sampling
+from lab.strategies.context import BudgetExhausted, RunContext
+from lab.strategies.params import (
+    Param,
+    ParamError,
+    n_param,
+    prompt_param,
+    sampling_params,
+    scorer_param,
+    seed_param,
+)
+from lab.strategies.prompts import solve_messages
+from lab.strategies.trace import Node
+from lab.strategies.voting import decided, finish_vote, record_tally
+from lab.verifiers import SCORERS
+
+
+def batch_param(what: str = "smaller batches let early stopping save samples") -> Param:
+    return Param("batch", "int", 0, f"samples per engine call (0 = all at once); {what}", 0, 64)
+
+
+class SelfConsistency(Strategy):
+    name = "self-consistency"
+    summary = "Sample N chains and take the majority answer."
+    params = (
+        n_param(8),
+        batch_param(),
+        Param("early_stop", "bool", True, "stop sampling once no other answer can win"),
+        prompt_param("cot"),
+        *sampling_params(temperature=0.7, max_tokens=256),
+        scorer_param("mean-logprob", SCORERS, "breaks ties between answers"),
+        seed_param(),
+    )
+
+    def check(self, params: dict[str, Any]) -> None:
+        if params["batch"] > params["n"]:
+            raise ParamError(f"batch must be at most n ({params['n']}) (got {params['batch']})")
+
+    def scorers_used(self, params: dict[str, Any]) -> list[str]:
+        return [params["scorer"]]
+
+    def solve(self, ctx: RunContext) -> None:
+        p = ctx.params
+        messages = solve_messages(ctx.problem, p["prompt"])
+        root = ctx.add_prompt(messages, style=p["prompt"])
+        chains, note = draw_in_batches(ctx, messages, root, p["n"], p["batch"] or p["n"],
+                                       p["early_stop"])
+        finish_vote(ctx, chains, p["scorer"], note=note)
+
+
+def draw_in_batches(ctx: RunContext, messages: Any, root: Node, n: int, batch: int,
+                    early_stop: bool) -> tuple[list[Node], str]:
+    """Sample up to `n` chains, `batch` per call, each capped at an equal share of the budget."""
+    chains: list[Node] = []
+    wanted, n = n, ctx.affordable(n)  # a budget under n tokens affords fewer chains
+    try:
+        if n < 1:
+            raise BudgetExhausted()
+        per_chain = ctx.token_cap(ctx.params["max_tokens"], n)
+        while len(chains) < n:
+            count = min(batch, n - len(chains))
+            cap = ctx.token_cap(per_chain, count)
+            chains += ctx.sample(messages, [root] * count, sampling(ctx.params, cap),
+                                 meta={"round": len(chains) // batch + 1})
+            groups = record_tally(ctx, chains)
+            if early_stop and len(chains) < n and decided(groups, n - len(chains)):
+                return chains, (f"stopped early after {len(chains)} of {wanted} samples: "
+                                "no other answer could win")
+    except BudgetExhausted:
+        return chains, f"token budget spent after {len(chains)} of {wanted} samples"
+    if n < wanted:
+        return chains, f"the token budget afforded {n} of {wanted} samples"
+    return chains, ""
