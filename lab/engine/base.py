@@ -164,7 +164,9 @@ class Engine(ABC):
         params = params or SamplingParams()
         if not prefixes:
             return Generation(completions=[])
-        seed_list = list(seeds) if seeds is not None else [params.seed + i for i in range(len(prefixes))]
+        if seeds is None:
+            seeds = [params.seed + i for i in range(len(prefixes))]
+        seed_list = list(seeds)
         if len(seed_list) != len(prefixes):
             raise ValueError("seeds must match prefixes one to one")
         with self._lock:

@@ -22,7 +22,6 @@ import llama_cpp._logger as ll_logger
 
 from lab import config
 from lab.engine.base import (
-    Completion,
     Engine,
     EngineError,
     Generation,
