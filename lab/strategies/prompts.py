@@ -18,10 +18,14 @@ SYSTEM = "You are a careful problem solver."
 YES, NO = "Yes", "No"
 GRADES = tuple(str(d) for d in range(10))  # a judge grades 0 (wrong) .. 9 (correct)
 
-# A critique that opens like this found nothing to fix.
+# A critique that opens like this found nothing to fix, unless it names a problem anyway.
 _CLEAN_CRITIQUE = re.compile(
     r"\bno (?:mistakes?|errors?|issues?|problems?)\b|\bnothing to (?:fix|correct)\b"
     r"|\b(?:the )?(?:solution|answer|it) is (?:fully |completely )?correct\b|^\s*correct\b",
+    re.IGNORECASE,
+)
+_NAMES_A_PROBLEM = re.compile(
+    r"\b(?:wrong|incorrect|not correct|should be|instead of|(?:mistake|error) (?:is|in))\b",
     re.IGNORECASE,
 )
 
@@ -96,9 +100,10 @@ def judge_messages(problem: Problem, solution: str, partial: bool = False) -> li
 
 
 def critique_is_clean(critique: str) -> bool:
-    """True when the critique says there is nothing to fix (read from its first two lines)."""
-    head = "\n".join(critique.strip().splitlines()[:2])
-    return bool(_CLEAN_CRITIQUE.search(head))
+    """True when the critique opens by saying there is nothing to fix and names no problem."""
+    lines = critique.strip().splitlines()
+    first = lines[0] if lines else ""
+    return bool(_CLEAN_CRITIQUE.search(first)) and not _NAMES_A_PROBLEM.search(critique)
 
 
 def _chat(user: str) -> list[ChatMessage]:
