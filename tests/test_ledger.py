@@ -235,9 +235,13 @@ def test_dead_running_runs_become_interrupted(url: str, ledger: Ledger) -> None:
     sql(url, "UPDATE runs SET pid = :p WHERE id = :r", p=dead_pid, r=orphan)
     sql(url, "UPDATE runs SET pid = :p, hostname = 'another-host' WHERE id = :r",
         p=dead_pid, r=elsewhere)
+    other_container = ledger.start_run(make(seed=4, status=TraceStatus.RUNNING))
+    sql(url, "UPDATE runs SET pid = :p, pid_namespace = 'pid:[1]' WHERE id = :r",
+        p=dead_pid, r=other_container)
     with Ledger(url) as reopened:
         statuses = {r.id: r.status for r in reopened.list_runs()}
-    assert statuses == {orphan: "interrupted", mine: "running", elsewhere: "running"}
+    assert statuses == {orphan: "interrupted", mine: "running", elsewhere: "running",
+                        other_container: "running"}
     assert ledger.load_trace(orphan).nodes == make(seed=1).nodes
 
 

@@ -68,7 +68,12 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
     if memory:  # one shared connection, or each connection would see its own empty database
         options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     else:
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(url.database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            message = f"cannot create the ledger's folder {folder}: {exc.strerror}"
+            raise LedgerError(message) from exc
     engine = create_engine(url, **options)
     timeout_ms = int(busy_timeout_s * 1000)
 

@@ -96,6 +96,7 @@ class Ledger:
                 pid=me.pid,
                 hostname=me.hostname,
                 process_start=me.start,
+                pid_namespace=me.namespace,
                 **progress_values(trace),
             )
             session.add(run)
@@ -156,16 +157,20 @@ class Ledger:
                 raise UnknownRun(run_id)
 
     def recover_interrupted(self) -> list[int]:
-        """Mark `interrupted` the runs left `running` by dead processes of this host; their
-        ids. Runs written from other hosts are left alone: we cannot see their processes."""
+        """Mark `interrupted` the runs left `running` by processes that died; their ids. Runs
+        written from another host or container are left alone: we cannot see its processes."""
         me = current_process()
+        columns = (RunRow.id, RunRow.pid, RunRow.process_start, RunRow.hostname,
+                   RunRow.pid_namespace)
         with self._session(write=False) as session:
             rows = session.execute(
-                select(RunRow.id, RunRow.pid, RunRow.process_start).where(
-                    RunRow.status == str(TraceStatus.RUNNING), RunRow.hostname == me.hostname
-                )
+                select(*columns).where(RunRow.status == str(TraceStatus.RUNNING))
             ).all()
-        dead = [run_id for run_id, pid, start in rows if pid is None or not is_alive(pid, start)]
+        dead = [
+            run_id
+            for run_id, pid, start, hostname, namespace in rows
+            if me.can_see(hostname, namespace) and (pid is None or not is_alive(pid, start))
+        ]
         if dead:
             with self._session(write=True) as session:
                 session.execute(

@@ -14,16 +14,26 @@ class ProcessIdentity:
     pid: int
     hostname: str
     start: str | None  # the kernel's start time of the process, where /proc has it
+    namespace: str | None  # the pid namespace (containers), where /proc has it
+
+    def can_see(self, hostname: str | None, namespace: str | None) -> bool:
+        """Whether a process recorded with this hostname and pid namespace is one whose pid
+        we can check from here."""
+        return hostname == self.hostname and (namespace or None) == self.namespace
 
 
 def current_process() -> ProcessIdentity:
     pid = os.getpid()
-    return ProcessIdentity(pid, socket.gethostname(), _proc_stat(pid)[1])
+    try:
+        namespace: str | None = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = None
+    return ProcessIdentity(pid, socket.gethostname(), _proc_stat(pid)[1], namespace)
 
 
 def is_alive(pid: int, start: str | None) -> bool:
-    """True if process `pid` runs on this host and is the one that started at `start` (a
-    recycled pid belongs to another process). A zombie counts as dead."""
+    """True if process `pid` exists and is the one that started at `start` (a recycled pid
+    belongs to another process). A zombie counts as dead."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

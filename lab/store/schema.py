@@ -129,6 +129,7 @@ class RunRow(Base):
     pid: Mapped[int | None] = mapped_column(Integer)
     hostname: Mapped[str | None] = mapped_column(String(255))
     process_start: Mapped[str | None] = mapped_column(String(32))  # guards against pid reuse
+    pid_namespace: Mapped[str | None] = mapped_column(String(64))  # containers share hostnames
 
 
 class NodeRow(Base):
