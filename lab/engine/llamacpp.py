@@ -11,6 +11,7 @@ decodes only what is new.
 from __future__ import annotations
 
 import ctypes
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -18,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp as ll
-import llama_cpp._logger as ll_logger
 
 from lab import config
 from lab.engine.base import (
@@ -36,13 +36,22 @@ from lab.engine.sequence import SequenceState, token_stats
 
 _backend_lock = threading.Lock()
 _backend_ready = False
+GGML_LOG_LEVEL_ERROR = 4  # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 continued
+
+
+@ll.llama_log_callback
+def _log_errors_only(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    # llama-cpp-python's own callback maps ggml's levels off by one and prints warnings
+    # ("control-looking token ...") on every load; the lab shows llama.cpp's errors only.
+    if level == GGML_LOG_LEVEL_ERROR:
+        sys.stderr.write(text.decode("utf-8", errors="replace"))
 
 
 def _init_backend() -> None:
     global _backend_ready
     with _backend_lock:
         if not _backend_ready:
-            ll_logger.set_verbose(False)
+            ll.llama_log_set(_log_errors_only, ctypes.c_void_p(0))
             ll.llama_backend_init()
             _backend_ready = True
 
