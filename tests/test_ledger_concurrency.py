@@ -110,7 +110,6 @@ def assert_all_runs_stored(url: str) -> None:
     assert_integrity(url)
 
 
-@pytest.mark.slow
 def test_processes_write_at_once(url: str) -> None:
     # on a new database: the writers race to create the schema too
     workers = [run_worker("write", url, str(w)) for w in range(WORKERS)]
@@ -142,7 +141,6 @@ def test_threads_share_one_ledger(url: str) -> None:
     assert_all_runs_stored(url)
 
 
-@pytest.mark.slow
 def test_killed_writer_leaves_an_interrupted_run(url: str) -> None:
     Ledger(url).close()
     worker = run_worker("crash", url)

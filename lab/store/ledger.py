@@ -187,7 +187,8 @@ class Ledger:
             run = session.get(RunRow, run_id)
             if run is None:
                 raise UnknownRun(run_id)
-            problem = session.get_one(ProblemRow, run.problem_id)
+            problem = session.get(ProblemRow, run.problem_id)
+            assert problem is not None  # a foreign key
             model = session.get(ModelRow, run.model_id) if run.model_id is not None else None
             tokens = {t.node_id: t for t in session.scalars(
                 select(TokenRow).where(TokenRow.run_id == run_id))}
