@@ -47,6 +47,9 @@ def run(name: str, engine: Any, budget: int | None = None, problem: Problem = PR
     trace = run_strategy(name, problem, engine, params, budget, on_event=events)
     assert trace.status == TraceStatus.COMPLETE, trace.error
     assert Trace.from_json(trace.to_json()) == trace
+    assert sum(len(n.tokens) for n in trace.nodes) == trace.compute.generated_tokens
+    if budget is not None:
+        assert trace.compute.generated_tokens <= budget
     return trace
 
 

@@ -1,0 +1,234 @@
+"""`lab solve`: run one strategy on one problem, store the run, and say what it bought."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from lab.commands.common import fail, open_engine, print_json
+from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
+from lab.strategies.trace import EventKind, Trace, TraceEvent, TraceStatus
+from lab.tasks.problem import AnswerKind, Problem
+
+console = Console(stderr=True)
+MAX_SCORE_LINES = 12
+
+
+@click.command()
+@click.option("--strategy", "-s", "strategy_name", metavar="NAME",
+              help="direct, cot, self-consistency, best-of-n, rejection, self-refine, "
+                   "beam-search, tree-search or confidence-vote.")
+@click.option("--param", "-p", "param_items", multiple=True, metavar="NAME=VALUE",
+              help="A strategy parameter (repeatable); see --list.")
+@click.option("--budget", type=int, default=None,
+              help=f"Most tokens to generate ({BUDGET_MIN}..{BUDGET_MAX}; default: no limit).")
+@click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
+@click.option("--judge-model", default=None, help="A second model for the `judge` scorer.")
+@click.option("--problem", "problem_text", default=None, help="Your own question.")
+@click.option("--kind", type=click.Choice([k.value for k in AnswerKind]), default="number",
+              show_default=True, help="The answer kind of --problem.")
+@click.option("--gold", default=None, help="The right answer of --problem, to grade the run.")
+@click.option("--set", "set_spec", default=None, help="A problem set: arith, game24, digits, "
+              "gsm8k:PATH, ...")
+@click.option("--index", type=int, default=0, show_default=True, help="Problem of --set.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--list", "list_only", is_flag=True, help="List strategies and their parameters.")
+def solve(strategy_name: str | None, param_items: tuple[str, ...], budget: int | None,
+          model: str | None, judge_model: str | None, problem_text: str | None, kind: str,
+          gold: str | None, set_spec: str | None, index: int, as_json: bool,
+          list_only: bool) -> None:
+    """Run one strategy on one problem: the answer, votes or scores, compute and grade."""
+    from lab.strategies.params import check_budget
+    from lab.strategies.registry import get_strategy
+
+    if list_only:
+        _list_strategies(as_json)
+        return
+    if not strategy_name:
+        fail("give --strategy NAME (see `lab solve --list`)")
+    try:
+        strategy = get_strategy(strategy_name)
+        params = strategy.validate(parse_assignments(param_items))
+        check_budget(budget)
+    except ParamError as exc:
+        fail(str(exc))
+    if "judge" in strategy.scorers_used(params) and not judge_model:
+        fail("the judge scorer needs a second model: --judge-model NAME")
+    problem = _problem(problem_text, kind, gold, set_spec, index)
+    engine = open_engine(model)
+    judge = open_engine(judge_model) if judge_model else None
+    trace, run_id = _run(strategy.run, problem, engine, params, budget, judge)
+    if as_json:
+        print_json(_summary(trace, run_id))
+    else:
+        _print(trace, run_id)
+    if trace.status == TraceStatus.FAILED:
+        fail(f"the run failed: {trace.error}")
+
+
+def _problem(text: str | None, kind: str, gold: str | None, set_spec: str | None,
+             index: int) -> Problem:
+    if (text is None) == (set_spec is None):
+        fail("give either --problem TEXT or --set SET --index I")
+    if text is not None:
+        return Problem(id="custom", question=text, gold=gold, kind=AnswerKind(kind))
+    from lab.tasks.datasets import load_set
+
+    try:
+        problems = load_set(set_spec, limit=index + 1 if index >= 0 else None)
+    except (ValueError, KeyError, OSError) as exc:
+        fail(f"cannot load set {set_spec!r}: {exc}")
+    if not 0 <= index < len(problems):
+        fail(f"--index must be between 0 and {len(problems) - 1} for {set_spec} (got {index})")
+    return problems[index]
+
+
+def _run(run: Callable[..., Trace], problem: Problem, engine: Any, params: dict[str, Any],
+         budget: int | None, judge: Any) -> tuple[Trace, int | None]:
+    """Run in a worker thread so Ctrl-C cancels cleanly: the stored run ends interrupted."""
+    from lab.store.ledger import Ledger
+
+    ledger = Ledger()
+    recorder = ledger.recorder()
+    progress = _Progress(recorder)
+    cancel = threading.Event()
+    result: dict[str, Trace] = {}
+    worker = threading.Thread(
+        target=lambda: result.setdefault(
+            "trace", run(problem, engine, params, budget, progress, cancel, judge)),
+        daemon=True,
+    )
+    with console.status(f"{engine.model_name}: running", spinner="dots") as status:
+        progress.status = status
+        worker.start()
+        try:
+            while worker.is_alive():
+                worker.join(0.2)
+        except KeyboardInterrupt:
+            cancel.set()
+            worker.join()
+    trace = result.get("trace")
+    if trace is None:
+        fail("the run ended without a trace (see the log above)")
+    try:
+        _grade(trace)
+    finally:
+        if recorder.run_id is not None:
+            ledger.finish_run(recorder.run_id, trace)
+        ledger.close()
+    return trace, recorder.run_id
+
+
+class _Progress:
+    """Forwards events to the ledger and shows the tokens generated so far."""
+
+    def __init__(self, recorder: Callable[[TraceEvent], None]):
+        self.recorder = recorder
+        self.status: Any = None
+        self.tokens = 0
+
+    def __call__(self, event: TraceEvent) -> None:
+        self.recorder(event)
+        if event.kind == EventKind.TOKEN:
+            self.tokens += 1
+            if self.status is not None and self.tokens % 16 == 0:
+                self.status.update(f"{event.trace.model}: {self.tokens} tokens generated")
+
+
+def _grade(trace: Trace) -> None:
+    """Grade the final answer after the run (never inside it); None without a gold answer
+    or checker. No answer grades as wrong where there is one."""
+    from lab.tasks.grading import grade
+
+    trace.correct = grade(trace.problem, trace.final_answer or "")
+
+
+def _summary(trace: Trace, run_id: int | None) -> dict[str, Any]:
+    return {
+        "answer": trace.final_answer,
+        "correct": trace.correct,
+        "strategy": trace.strategy,
+        "params": trace.params,
+        "budget": trace.budget,
+        "model": trace.model,
+        "problem": {"id": trace.problem.id, "source": trace.problem.source,
+                    "question": trace.problem.question, "gold": trace.problem.gold},
+        "status": str(trace.status),
+        "error": trace.error,
+        "reason": trace.reason,
+        "votes": trace.votes,
+        "scores": _scores(trace),
+        "compute": trace.compute.to_dict(),
+        "meta": trace.meta,
+        "run_id": run_id,
+    }
+
+
+def _scores(trace: Trace) -> list[dict[str, Any]]:
+    return [{"node": n.id, "kind": str(n.kind), "answer": n.answer, "scores": n.scores,
+             "status": str(n.status), "chosen": n.chosen}
+            for n in trace.nodes if n.scores]
+
+
+def _print(trace: Trace, run_id: int | None) -> None:
+    problem = trace.problem
+    click.echo(f"problem   {problem.source}/{problem.id}: {_short(problem.question, 90)}")
+    click.echo(f"strategy  {trace.strategy} "
+               f"({', '.join(f'{k}={v}' for k, v in trace.params.items())})")
+    grade = {True: "correct", False: f"wrong (gold {problem.gold})", None: "no gold answer"}
+    click.echo(f"answer    {trace.final_answer}  [{grade[trace.correct]}]")
+    click.echo(f"reason    {trace.reason}")
+    if trace.votes:
+        votes = sorted(trace.votes.items(), key=lambda kv: -kv[1])
+        click.echo("votes     " + ", ".join(f"{k}: {_num(v)}" for k, v in votes))
+    for line in _score_lines(trace):
+        click.echo(line)
+    c = trace.compute
+    budget = f" of {trace.budget} budget" if trace.budget is not None else ""
+    click.echo(f"compute   {c.generated_tokens} tokens generated{budget}, {c.prompt_tokens} "
+               f"prompt tokens decoded, {c.engine_calls} engine calls, {c.wall_s:.1f} s")
+    status = "" if trace.status == TraceStatus.COMPLETE else f" ({trace.status})"
+    click.echo(f"run       #{run_id}{status}")
+
+
+def _score_lines(trace: Trace) -> list[str]:
+    scored = [n for n in trace.nodes if n.scores]
+    lines = []
+    for n in scored[:MAX_SCORE_LINES]:
+        values = ", ".join(f"{k} {v:.3f}" for k, v in n.scores.items())
+        mark = " *" if n.chosen else ""
+        lines.append(f"  #{n.id:<4} {n.kind:<12} {values}  -> {n.answer}{mark}")
+    if len(scored) > MAX_SCORE_LINES:
+        lines.append(f"  ... {len(scored) - MAX_SCORE_LINES} more scored nodes")
+    return (["scores"] + lines) if lines else []
+
+
+def _list_strategies(as_json: bool) -> None:
+    from lab.strategies.registry import list_strategies
+
+    strategies = list_strategies()
+    if as_json:
+        print_json([{"name": s.name, "summary": s.summary,
+                     "params": [p.to_dict() for p in s.params]} for s in strategies])
+        return
+    for s in strategies:
+        click.echo(f"{s.name}: {s.summary}")
+        for p in s.params:
+            allowed = ("|".join(p.choices) if p.choices else
+                       f"{_num(p.min)}..{_num(p.max)}" if p.min is not None else p.kind)
+            click.echo(f"    {p.name}={p.default}  ({allowed}) {p.help}")
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _num(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
