@@ -2,7 +2,8 @@
 
 Hand-built traces cover every node kind and status, tokens with and without top alternatives,
 entropy and self-certainty, votes, meta and -inf scores. Real strategy traces are added to
-`STRATEGY_TRACES` as the strategies land.
+`STRATEGY_TRACES`; every registered strategy is also run on a scripted engine and streamed
+through the recorder.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from test_store_support import (
     sample_trace,
 )
 
+from lab.engine.scripted import ScriptedEngine, ScriptedRequest
 from lab.store import Ledger
 from lab.store.tokens import pack_tokens, unpack_tokens
+from lab.strategies.registry import STRATEGIES, run_strategy
 from lab.strategies.trace import NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
 
@@ -130,3 +133,21 @@ def test_problem_fields_round_trip(ledger: Ledger) -> None:
     problem = sample_problem(7, source="gsm8k:/data/test.jsonl")
     trace = sample_trace(7, problem=problem)
     assert ledger.load_trace(ledger.start_run(trace)).problem == problem
+
+
+def scripted_answer(request: ScriptedRequest) -> str:
+    answer = 42 if request.seed % 3 else 41
+    return f"6 * 7 = {answer}\n\nSo we check it.\n\nThe answer is {answer}."
+
+
+@pytest.mark.parametrize("name", list(STRATEGIES))
+def test_real_strategy_trace_streams_and_loads_back_equal(ledger: Ledger, name: str) -> None:
+    problem = Problem(id="t1", question="What is 6 * 7?", gold="42", source="test")
+    recorder = ledger.recorder(experiment="strategies", flush_interval_s=0)
+    trace = run_strategy(name, problem, ScriptedEngine(scripted_answer), {}, 400,
+                         on_event=recorder)
+    assert recorder.error is None and recorder.run_id is not None
+    assert ledger.load_trace(recorder.run_id) == trace  # as saved at FINISHED
+    trace.correct = trace.final_answer == problem.gold
+    ledger.finish_run(recorder.run_id, trace)
+    assert ledger.load_trace(recorder.run_id) == trace
