@@ -1,0 +1,58 @@
+"""Showing runs while they happen: a fragment redraws the growing traces a few times a second
+(throttled: never more often than REDRAW_S), with a Stop button that cancels the batch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import streamlit as st
+
+from lab.ui.runner import LiveRun, RunBatch
+
+REDRAW_S = 0.3
+WAITING = ("Waiting for the model: another session's run is using it. "
+           "This run starts as soon as it finishes.")
+
+Draw = Callable[[RunBatch, bool], None]  # (batch, live)
+
+
+def show_batch(batch: RunBatch | None, key: str, draw: Draw) -> None:
+    """Draw a batch: live in a self-refreshing fragment while it runs, then once for good
+    (a full rerun, so the final view can have click handlers)."""
+    if batch is None:
+        return
+    if batch.done:
+        draw(batch, False)
+        return
+
+    @st.fragment(run_every=REDRAW_S)
+    def live() -> None:
+        if batch.done:
+            st.rerun()  # the whole page, to draw the final view
+        stopping = batch.cancel.is_set()
+        if st.button("Stopping…" if stopping else "Stop", key=f"{key}-stop", type="primary",
+                     icon=":material/stop_circle:", disabled=stopping):
+            batch.stop()
+            st.toast("Stopping the run…")
+        draw(batch, True)
+
+    live()
+
+
+def run_notes(run: LiveRun) -> None:
+    """What to say about a run besides its trace: waiting, not started, not saved."""
+    if run.phase == "waiting":
+        st.info(WAITING, icon=":material/hourglass_top:")
+    elif run.phase == "queued":
+        st.caption("Queued: starts after the runs before it.")
+    if run.error:
+        st.error(f"**The run could not be done.** {run.error}")
+    if run.save_error:
+        st.warning(f"The run could not be saved to the ledger: {run.save_error}")
+    elif run.done and run.run_id is not None:
+        st.caption(f"Stored in the ledger as run #{run.run_id}.")
+
+
+def elapsed(run: LiveRun) -> float | None:
+    return time.monotonic() - run.started if run.started is not None else None

@@ -1,0 +1,339 @@
+"""Drawing a trace. The same functions draw a live run (redrawn while it grows) and a stored one.
+
+`render_trace` picks the views a trace needs from what it holds: a vote chart when chains
+voted, a candidates table when a scorer or verifier chose, the search tree when there are
+steps, one panel per chain, and the compute panel.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from lab.strategies.trace import Node, NodeKind, NodeStatus, Trace, TraceStatus
+from lab.tasks.problem import Problem
+from lab.ui.problems import answer_is_correct
+
+CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)
+CANDIDATE_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
+CHOOSING = ("best-of-n", "rejection", "self-refine")
+WINNER, OTHER, CORRECT = "#2a9d8f", "#b8c0c8", "#1b7f3b"
+STATUS_LABEL = {NodeStatus.OPEN: "", NodeStatus.KEPT: "kept", NodeStatus.PRUNED: "pruned",
+                NodeStatus.REJECTED: "rejected", NodeStatus.ACCEPTED: "accepted",
+                NodeStatus.STOPPED: "stopped early"}
+
+
+@dataclass(frozen=True)
+class View:
+    key: str  # prefix of element keys: unique for each place a trace is drawn
+    live: bool = False  # still running: no click handlers, compute counted from the nodes
+    color_tokens: bool = False  # shade tokens by log-probability
+    compact: bool = False  # a narrow column (Compare): panels stacked, compute as one line
+    elapsed_s: float | None = None  # wall time so far of a live run
+
+
+def render_trace(trace: Trace, view: View) -> None:
+    outcome(trace, view)
+    if trace.votes or trace.strategy in ("self-consistency", "confidence-vote"):
+        votes_chart(trace, view)
+    if trace.strategy in CHOOSING or _scored_without_votes(trace):
+        candidates_table(trace)
+    if any(n.kind == NodeKind.STEP for n in trace.nodes):
+        from lab.ui.tree import search_tree  # plotly layout code, only for searches
+
+        search_tree(trace, view)
+    chains(trace, view)
+    compute_panel(trace, view)
+
+
+def _scored_without_votes(trace: Trace) -> bool:
+    return not trace.votes and any(n.scores for n in _nodes(trace, CANDIDATE_KINDS))
+
+
+# -- the outcome ------------------------------------------------------------------------------
+def outcome(trace: Trace, view: View) -> None:
+    """The final answer (graded when the gold answer is known), or how the run ended."""
+    if trace.status == TraceStatus.RUNNING:
+        st.caption(f"Running {trace.strategy} on {trace.model}…")
+        return
+    if trace.status == TraceStatus.FAILED:
+        st.error(f"**The run failed.** {trace.error}")
+    elif trace.status == TraceStatus.INTERRUPTED:
+        st.warning("**Stopped.** The run was interrupted and is stored as interrupted; "
+                   "it keeps what was generated.")
+    answer = trace.final_answer
+    gold = trace.problem.gold
+    if answer is None:
+        st.info(f"**No answer.** {trace.reason}" if trace.reason else "**No answer.**")
+        return
+    text = f"**Answer: {_md(answer)}**"
+    if trace.correct is True:
+        st.success(f"{text} — correct", icon=":material/check_circle:")
+    elif trace.correct is False:
+        st.error(f"{text} — wrong (the correct answer is {_md(gold or '?')})",
+                 icon=":material/cancel:")
+    else:
+        st.info(text)
+    if trace.reason:
+        st.caption(f"Why: {trace.reason}")
+
+
+def problem_box(problem: Problem) -> None:
+    with st.container(border=True):
+        st.markdown(f"**{problem.source} · {problem.id}**")
+        st.markdown(_md(problem.question))
+        if problem.gold is not None:
+            st.caption(f"Correct answer: {problem.gold}")
+
+
+# -- chains -----------------------------------------------------------------------------------
+def chains(trace: Trace, view: View) -> None:
+    """One panel per sampled chain (critiques and revisions too), filled as tokens arrive."""
+    nodes = _nodes(trace, CHAIN_KINDS)
+    if not nodes:
+        return
+    st.markdown(f"##### {_plural(len(nodes), 'chain')}")
+    if view.color_tokens:
+        st.caption("Tokens are shaded red by how unlikely the model found them; "
+                   "the extracted answer is highlighted.")
+    per_row = 1 if view.compact else min(3, len(nodes))
+    numbers = _chain_numbers(nodes)
+    for row in _rows(nodes, per_row):
+        for column, node in zip(st.columns(per_row), row, strict=False):
+            with column:
+                chain_panel(node, numbers[node.id], view)
+
+
+def chain_panel(node: Node, number: str, view: View) -> None:
+    with st.container(border=True, key=f"{view.key}-chain-{node.id}"):
+        st.markdown(chain_title(node, number))
+        with st.container(height=220 if not view.compact else 180, border=False):
+            st.html(chain_html(node, view.color_tokens))
+        st.caption(chain_caption(node))
+
+
+def chain_title(node: Node, number: str) -> str:
+    parts = [f"**{number}**"]
+    if node.answer is not None:
+        parts.append(f"answer `{node.answer}`")
+    if node.status != NodeStatus.OPEN:
+        parts.append(STATUS_LABEL[node.status])
+    if node.chosen:
+        parts.append("★ chosen")
+    return " · ".join(parts)
+
+
+def chain_caption(node: Node) -> str:
+    parts = [_plural(len(node.tokens), "token")]
+    if node.tokens:
+        parts.append(f"mean log-prob {sum(t.logprob for t in node.tokens) / len(node.tokens):.2f}")
+    parts += [f"{name} {value:.3f}" for name, value in node.scores.items()]
+    if node.finish_reason:
+        parts.append(f"ended: {node.finish_reason}")
+    return " · ".join(parts)
+
+
+def _chain_numbers(nodes: Sequence[Node]) -> dict[int, str]:
+    labels: dict[int, str] = {}
+    count = 0
+    for node in nodes:
+        if node.kind == NodeKind.CHAIN:
+            count += 1
+            labels[node.id] = f"Chain {count}"
+        else:
+            labels[node.id] = f"{node.kind.value.title()} (round {node.meta.get('round', '?')})"
+    return labels
+
+
+def chain_html(node: Node, color: bool) -> str:
+    """The chain's text as HTML: tokens shaded by probability, the answer highlighted."""
+    pieces = []
+    for start, end, logprob in _split_at_answer(_segments(node, color), node.answer_span):
+        text = html.escape(node.text[start:end])
+        span = node.answer_span
+        if span is not None and span[0] <= start < span[1]:
+            pieces.append(f'<mark style="background:#ffd966;font-weight:700;padding:0 2px">'
+                          f"{text}</mark>")
+        elif logprob is not None:
+            p = math.exp(min(0.0, logprob))
+            pieces.append(f'<span title="p = {p:.2f}" style="background:rgba(230,57,70,'
+                          f'{(1 - p) * 0.6:.2f})">{text}</span>')
+        else:
+            pieces.append(text)
+    body = "".join(pieces) or '<span style="opacity:.5">…</span>'
+    return ('<div style="font-family:ui-monospace,SFMono-Regular,Menlo,monospace;'
+            f'font-size:0.82rem;line-height:1.5;white-space:pre-wrap">{body}</div>')
+
+
+def _segments(node: Node, color: bool) -> list[tuple[int, int, float | None]]:
+    """Character spans of the text, each with its token's log-prob when colouring."""
+    text = node.text
+    whole: list[tuple[int, int, float | None]] = [(0, len(text), None)] if text else []
+    if not color or not node.tokens:
+        return whole
+    spans: list[tuple[int, int, float | None]] = []
+    position = 0
+    for token in node.tokens:
+        end = min(len(text), position + len(token.text))
+        if text[position:end] != token.text[: end - position]:
+            return whole  # tokens that do not spell the text (e.g. split characters)
+        if end > position:
+            spans.append((position, end, token.logprob))
+        position = end
+    if position < len(text):
+        spans.append((position, len(text), None))
+    return spans
+
+
+def _split_at_answer(segments: list[tuple[int, int, float | None]],
+                     span: tuple[int, int] | None) -> Iterator[tuple[int, int, float | None]]:
+    for start, end, logprob in segments:
+        cuts = sorted({start, end, *(c for c in (span or ()) if start < c < end)})
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            yield a, b, logprob
+
+
+# -- votes ------------------------------------------------------------------------------------
+def votes_chart(trace: Trace, view: View) -> None:
+    """Votes per answer: the winner (or the live leader) coloured, the correct answer outlined."""
+    st.markdown("##### Votes")
+    if not trace.votes:
+        st.caption("No votes yet: they appear as chains finish.")
+        return
+    items = sorted(trace.votes.items(), key=lambda kv: -kv[1])
+    winner = _winning_group(trace) or (items[0][0] if view.live else None)
+    correct = [answer_is_correct(trace.problem, answer) is True for answer, _ in items]
+    st.plotly_chart(votes_figure(items, winner, correct, view.live), key=f"{view.key}-votes",
+                    config={"displayModeBar": False})
+    if trace.problem.gold is not None and not any(correct):
+        st.caption(f"The correct answer ({trace.problem.gold}) got no votes.")
+
+
+def votes_figure(items: Sequence[tuple[str, float]], winner: str | None,
+                 correct: Sequence[bool], live: bool) -> go.Figure:
+    answers = [answer for answer, _ in items]
+    labels = [f"{_num(weight)}{' ✓ correct' if ok else ''}"
+              for (_, weight), ok in zip(items, correct, strict=True)]
+    figure = go.Figure(go.Bar(
+        x=[f"{a[:24]}" for a in answers], y=[w for _, w in items], text=labels,
+        textposition="outside", cliponaxis=False,
+        marker={"color": [WINNER if a == winner else OTHER for a in answers],
+                "line": {"color": [CORRECT if ok else "rgba(0,0,0,0)" for ok in correct],
+                         "width": 3}},
+        hovertemplate="answer %{x}<br>%{y} votes<extra></extra>",
+    ))
+    title = "leading" if live else "winner"
+    figure.update_layout(
+        height=260, margin={"l": 10, "r": 10, "t": 30, "b": 10}, showlegend=False,
+        title={"text": f"{title}: {winner}" if winner else "", "font": {"size": 14}},
+        xaxis={"title": "answer", "type": "category"}, yaxis={"title": "votes"},
+    )
+    return figure
+
+
+def _winning_group(trace: Trace) -> str | None:
+    if trace.status == TraceStatus.RUNNING:
+        return None
+    chosen = [n for n in _nodes(trace, (NodeKind.CHAIN,)) if n.chosen]
+    return chosen[0].meta.get("group") if chosen else None
+
+
+# -- candidates -------------------------------------------------------------------------------
+def candidates_table(trace: Trace) -> None:
+    """Each candidate with its scorer values, whether it was kept or rejected, and why."""
+    rows = candidate_rows(trace)
+    st.markdown("##### Candidates")
+    if not rows:
+        st.caption("No candidates yet.")
+        return
+    st.dataframe(rows, hide_index=True, width="stretch")
+
+
+def candidate_rows(trace: Trace) -> list[dict[str, object]]:
+    nodes = _nodes(trace, CANDIDATE_KINDS)
+    scorers = sorted({name for n in nodes for name in n.scores})
+    numbers = _chain_numbers(nodes)
+    rows = []
+    for node in nodes:
+        row: dict[str, object] = {"candidate": numbers[node.id], "answer": node.answer or "—"}
+        row.update({name: round(node.scores[name], 3) if name in node.scores else None
+                    for name in scorers})
+        row["decision"] = ("★ chosen" if node.chosen else STATUS_LABEL[node.status]) or "—"
+        row["why"] = why(node, trace)
+        rows.append(row)
+    return rows
+
+
+def why(node: Node, trace: Trace) -> str:
+    parts = []
+    for check in (c for c in trace.children(node.id) if c.kind == NodeKind.VERIFICATION):
+        threshold = check.meta.get("threshold")
+        against = f" (threshold {threshold:g})" if isinstance(threshold, int | float) else ""
+        verdict = "accepted" if check.status == NodeStatus.ACCEPTED else "rejected"
+        parts.append(f"{check.meta.get('verifier', 'verifier')} {verdict}: {check.text}{against}")
+    if "rank" in node.meta:
+        parts.append(f"ranked {node.meta['rank']} by {trace.params.get('scorer', 'the scorer')}")
+    if node.kind == NodeKind.REVISION and node.status == NodeStatus.KEPT:
+        parts.append("scored at least as high as the solution it revised")
+    elif node.kind == NodeKind.REVISION and node.status == NodeStatus.REJECTED:
+        parts.append("scored lower than the solution it revised, or lost its answer")
+    if node.meta.get("refined"):
+        parts.append(str(node.meta["refined"]))
+    if node.answer is None and node.text:
+        parts.append("no answer found")
+    if node.finish_reason == "length":
+        parts.append("cut off at the token limit")
+    if node.chosen and trace.reason:
+        parts.append(trace.reason)
+    return "; ".join(parts)
+
+
+# -- compute ----------------------------------------------------------------------------------
+def compute_panel(trace: Trace, view: View) -> None:
+    """Tokens generated, prompt tokens, wall time and speed (live: counted from the nodes)."""
+    compute = trace.compute
+    generated = max(compute.generated_tokens,
+                    sum(len(n.tokens) for n in trace.nodes if n.kind != NodeKind.PROMPT))
+    wall = view.elapsed_s if view.live and view.elapsed_s is not None else compute.wall_s
+    speed = generated / wall if wall > 0 else 0.0
+    budget = f" of {trace.budget:,}" if trace.budget is not None else ""
+    if view.compact:
+        st.caption(f"{generated:,}{budget} tokens · {compute.prompt_tokens:,} prompt · "
+                   f"{wall:.1f} s · {speed:.1f} tok/s · {compute.engine_calls} calls")
+        return
+    st.markdown("##### Compute")
+    columns = st.columns(5)
+    columns[0].metric("Generated tokens", f"{generated:,}{budget}")
+    columns[1].metric("Prompt tokens", f"{compute.prompt_tokens:,}",
+                      help="prompt tokens the engine decoded (shared prefixes once)")
+    columns[2].metric("Wall time", f"{wall:.1f} s")
+    columns[3].metric("Tokens / s", f"{speed:.1f}")
+    columns[4].metric("Engine calls", f"{compute.engine_calls:,}")
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _nodes(trace: Trace, kinds: Sequence[NodeKind]) -> list[Node]:
+    return [n for n in list(trace.nodes) if n.kind in kinds and not n.meta.get("rollout")]
+
+
+def _rows(nodes: Sequence[Node], size: int) -> Iterator[Sequence[Node]]:
+    for start in range(0, len(nodes), size):
+        yield nodes[start : start + size]
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"
+
+
+def _md(text: str) -> str:
+    """Text shown in markdown without it being read as markup (e.g. `*` or `$`)."""
+    return "".join("\\" + ch if ch in "\\`*_{}[]<>()#+-.!|$~" else ch for ch in text)

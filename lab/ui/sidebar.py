@@ -1,0 +1,71 @@
+"""The sidebar of every page: the model (known and local ones, load status, size, measured
+speed) and where the run ledger lives."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab import config
+from lab.models import LocalModel, list_models
+from lab.ui import state
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        model_section()
+        st.divider()
+        ledger_section()
+
+
+def model_section() -> None:
+    st.markdown("#### Model")
+    if state.overridden():
+        st.caption(f"Using the engine `{state.selected_model_name()}` (set by the host).")
+        return
+    rows = {row.name: row for row in list_models()}
+    names = list(rows)
+    state_default = config.default_model()
+    if state_default not in names:
+        names.insert(0, state_default)
+    if state.MODEL_KEY not in st.session_state:
+        st.session_state[state.MODEL_KEY] = state_default
+    name = st.selectbox("Model", names, key=state.MODEL_KEY, label_visibility="collapsed",
+                        format_func=lambda n: _label(rows.get(n), n))
+    row = rows.get(name)
+    if row is None or not row.present:
+        st.warning(f"{name} is not downloaded.")
+        if row is not None:
+            state.pull_button(name, key="sidebar-pull")
+        return
+    _model_facts(row)
+
+
+def _label(row: LocalModel | None, name: str) -> str:
+    if row is None:
+        return f"{name} (unknown)"
+    return name if row.present else f"{name} (not downloaded)"
+
+
+def _model_facts(row: LocalModel) -> None:
+    facts = [f"{row.size / 1e6:,.0f} MB" if row.size else "size unknown"]
+    loaded = state.loaded_model(row.name)
+    if loaded is None:
+        facts.append("not loaded yet (loads on the first run)")
+    else:
+        facts.append(f"loaded in {loaded.load_s:.1f} s")
+        if loaded.tokens_per_s:
+            facts.append(f"{loaded.tokens_per_s:.0f} tokens/s measured here")
+    st.caption(" · ".join(facts))
+    if row.known is not None:
+        st.caption(f"{row.known.title}. {row.known.notes}")
+    load = loaded is None and st.button("Load now", key="sidebar-load", icon=":material/memory:")
+    if load and state.current_model() is not None:
+        st.rerun()
+    if state.model_slot().locked():
+        st.caption(":material/hourglass_top: The model is busy with a run.")
+
+
+def ledger_section() -> None:
+    st.markdown("#### Ledger")
+    st.caption("Every run is stored in:")
+    st.code(config.database_url(), language=None, wrap_lines=True)

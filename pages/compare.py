@@ -1,0 +1,86 @@
+"""Compare: two to four strategies on the same problem at the same token budget."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from lab.strategies.registry import get_strategy, list_strategies
+from lab.ui import state
+from lab.ui.controls import budget_input, default, param_controls, problem_picker
+from lab.ui.live import elapsed, run_notes, show_batch
+from lab.ui.render import View, render_trace
+from lab.ui.runner import LiveRun, RunBatch, RunSpec, context_problem
+
+BATCH = "cmp.batch"
+MAX_STRATEGIES = 4
+
+st.title("Compare")
+st.caption("Run strategies one after another on the shared model, on the same problem and "
+           "with the same token budget, and see what each bought.")
+
+setup = st.columns([1.3, 1], gap="large")
+with setup[0]:
+    st.markdown("##### Problem")
+    problem = problem_picker("cmp")
+with setup[1]:
+    st.markdown("##### Strategies and budget")
+    default("cmp.strategies", ["cot", "self-consistency"])
+    chosen = st.multiselect("Strategies", [s.name for s in list_strategies()],
+                            key="cmp.strategies", max_selections=MAX_STRATEGIES,
+                            help="Two to four strategies.")
+    budget = budget_input("cmp", value=1024)
+    params = {}
+    for name in chosen:
+        with st.expander(f"{name} settings"):
+            params[name] = param_controls(get_strategy(name), "cmp")
+
+batch: RunBatch | None = st.session_state.get(BATCH)
+running = batch is not None and not batch.done
+ready = problem is not None and 2 <= len(chosen) <= MAX_STRATEGIES
+if len(chosen) < 2:
+    st.caption("Choose at least two strategies.")
+if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.run",
+             disabled=running or not ready) and problem is not None:
+    model = state.current_model()
+    specs = [RunSpec(name, problem, params[name], budget) for name in chosen]
+    problems = [p for p in (context_problem(model.engine, s) for s in specs) if p] if model else []
+    for text in problems:
+        st.error(f"**This run does not fit.** {text}")
+    if model is not None and not problems:
+        batch = RunBatch(specs, model.engine, state.ledger_or_error(), state.model_slot())
+        st.session_state[BATCH] = batch.start()
+
+
+def summary(runs: list[LiveRun]) -> list[dict[str, object]]:
+    rows = []
+    for run in runs:
+        trace = run.trace
+        mark = {True: "✓", False: "✗", None: "—"}[trace.correct if trace else None]
+        rows.append({
+            "strategy": run.spec.strategy,
+            "answer": (trace.final_answer if trace else None) or "—",
+            "correct": mark,
+            "generated tokens": trace.compute.generated_tokens if trace else 0,
+            "time (s)": round(trace.compute.wall_s, 1) if trace else 0.0,
+            "status": str(trace.status) if trace else run.phase,
+        })
+    return rows
+
+
+def draw(batch: RunBatch, live: bool) -> None:
+    columns = st.columns(len(batch.runs), gap="medium")
+    for index, (column, run) in enumerate(zip(columns, batch.runs, strict=True)):
+        with column:
+            st.subheader(run.spec.strategy)
+            run_notes(run)
+            if run.trace is None:
+                continue
+            view = View(f"cmp{index}", live=live and not run.done, compact=True,
+                        elapsed_s=elapsed(run))
+            render_trace(run.trace, view)
+    st.markdown("##### Summary")
+    st.dataframe(summary(batch.runs), hide_index=True, width="stretch")
+
+
+st.divider()
+show_batch(st.session_state.get(BATCH), "cmp", draw)
