@@ -21,7 +21,7 @@ CASES: dict[str, tuple[dict[str, Any], int]] = {
     "self-consistency": ({"n": 4, "batch": 2, "max_tokens": 48}, 160),
     "best-of-n": ({"n": 3, "max_tokens": 48, "scorer": "lowest-window"}, 144),
     "rejection": ({"n": 2, "max_tokens": 48, "threshold": 0.9}, 96),
-    "self-refine": ({"rounds": 1, "max_tokens": 48}, 144),
+    "self-refine": ({"rounds": 1, "max_tokens": 32, "scorer": "mean-logprob"}, 96),
     "beam-search": ({"width": 2, "branch": 2, "depth": 2, "max_tokens": 32}, 192),
     "tree-search": ({"iterations": 2, "branch": 2, "depth": 3, "max_tokens": 32}, 128),
     "confidence-vote": ({"n": 4, "warmup": 2, "window": 8, "percentile": 50,

@@ -120,3 +120,15 @@ def test_tree_search_within_budget():
     assert trace.compute.generated_tokens <= 30
     tight = run("tree-search", engine, budget=3, iterations=10, branch=2, max_tokens=20)
     assert tight.compute.generated_tokens <= 3 and "token budget spent" in tight.reason
+
+
+def test_a_number_inside_a_step_is_not_an_answer():
+    def respond(request: ScriptedRequest) -> str:
+        if request.prefix.count("\n\n") == 0:
+            return "6 * 7 = 42\n\nmore"
+        return "The answer is 42."
+
+    trace = run("beam-search", ScriptedEngine(respond), width=1, branch=1, depth=4)
+    first, second = steps_of(trace)
+    assert first.answer is None and not first.meta["done"]
+    assert second.answer == "42" and second.meta["done"]

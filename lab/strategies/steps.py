@@ -3,7 +3,8 @@
 A partial solution is a path of STEP nodes under the prompt node; a step ends at a blank line
 (the engine stops at "\\n\\n"), and the next step continues from the cached prefix
 prompt + previous steps. A path is done when the model ended it (end of sequence), when it
-states an answer, or when it reaches the depth limit."""
+states an answer explicitly ("The answer is", boxed, ####), or at the depth limit; only a
+done path has an answer (a number in the middle of the reasoning is not one)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from lab.strategies.context import RunContext
 from lab.strategies.prompts import STEP_SEPARATOR
 from lab.strategies.trace import Node, NodeKind
 from lab.verifiers import Candidate
+
+EXPLICIT_RULES = ("boxed", "hash", "answer-is")  # extraction rules that mean "I am done"
 
 
 def steps(ctx: RunContext, node: Node) -> list[Node]:
@@ -60,8 +63,12 @@ def expand(ctx: RunContext, prompt: Any, parents: Sequence[Node], max_tokens: in
     for child, parent in zip(children, parents, strict=True):
         depth = depth_of(parent) + 1
         ctx.extract(child, text=path_text(ctx, child))
-        done = (child.finish_reason == "eos" or child.answer is not None or depth >= max_depth)
+        stated = child.answer is not None and child.meta["extract_rule"] in EXPLICIT_RULES
+        done = child.finish_reason == "eos" or stated or depth >= max_depth
         child.meta.update(depth=depth, done=done)
+        if not done:
+            child.answer = None
+        ctx.update(child)
     return children
 
 
