@@ -63,24 +63,26 @@ def structure(key: str) -> Structure | None:
     if len(pieces) > 1:
         return Structure("set", pieces)
     if key.startswith(r"\{") and key.endswith(r"\}"):
-        return Structure("set", split_top(key[2:-2], ","))
+        return Structure("set", _expand_plus_minus(split_top(key[2:-2], ",")))
     if len(key) >= 2 and key[0] in "([" and key[-1] in ")]" and _encloses(key):
         items = split_top(key[1:-1], ",")
         if len(items) > 1:
             return Structure("tuple", items, brackets=key[0] + key[-1])
-    items = split_top(key, ",")
-    if len(items) > 1:
-        return Structure("set", items)
-    return _plus_minus(key)
+    items = _expand_plus_minus(split_top(key, ","))
+    return Structure("set", items) if len(items) > 1 else None
 
 
-def _plus_minus(key: str) -> Structure | None:
-    """'3\\pm2\\sqrt{2}' is the set {3+2\\sqrt{2}, 3-2\\sqrt{2}}."""
-    for sign in (r"\pm", r"\mp"):
-        if key.count(sign) == 1:
-            first, second = ("+", "-") if sign == r"\pm" else ("-", "+")
-            return Structure("set", [key.replace(sign, first), key.replace(sign, second)])
-    return None
+def _expand_plus_minus(items: list[str]) -> list[str]:
+    """'3\\pm2\\sqrt{2}' stands for two answers, 3+2\\sqrt{2} and 3-2\\sqrt{2}."""
+    expanded = []
+    for item in items:
+        signs = [sign for sign in (r"\pm", r"\mp") if sign in item]
+        if len(signs) == 1 and item.count(signs[0]) == 1:
+            first, second = ("+", "-") if signs[0] == r"\pm" else ("-", "+")
+            expanded += [item.replace(signs[0], first), item.replace(signs[0], second)]
+        else:
+            expanded.append(item)
+    return expanded
 
 
 def split_top(text: str, separator: str) -> list[str]:

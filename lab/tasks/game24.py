@@ -112,15 +112,40 @@ def solve(numbers: Sequence[int], target: int = TARGET) -> list[str]:
 
     Solutions that differ only by the order or grouping of + and * count once."""
     solutions: dict[str, str] = {}
+    goal = Fraction(target)
     for left_numbers, right_numbers in _splits(tuple(sorted(numbers))):
+        by_value = _by_value(right_numbers)
         for left_value, left in _expressions(left_numbers):
-            for right_value, right in _expressions(right_numbers):
-                for value, op in _results(left_value, right_value):
-                    if value == target:
-                        tree = (op, left, right)
-                        key, text = _key(tree), _render(tree)[0]
-                        solutions[key] = min(solutions.get(key, text), text, key=_simplest)
+            for op, rights in _partners(left_value, goal, by_value):
+                for right in rights:
+                    tree = (op, left, right)
+                    key, text = _key(tree), _render(tree)[0]
+                    solutions[key] = min(solutions.get(key, text), text, key=_simplest)
     return sorted(solutions.values(), key=_simplest)
+
+
+def _partners(
+    value: Fraction, goal: Fraction, by_value: dict[Fraction, list[_Tree]]
+) -> list[tuple[str, list[_Tree]]]:
+    """For `value op right == goal`: each op with the right-hand trees that make it true."""
+    partners = [("+", by_value.get(goal - value, [])), ("-", by_value.get(value - goal, []))]
+    if value != 0:
+        partners.append(("*", by_value.get(goal / value, [])))
+        if goal != 0:
+            partners.append(("/", by_value.get(value / goal, [])))
+    elif goal == 0:
+        partners.append(("*", [tree for trees in by_value.values() for tree in trees]))
+        nonzero = [tree for v, trees in by_value.items() if v != 0 for tree in trees]
+        partners.append(("/", nonzero))
+    return partners
+
+
+@cache
+def _by_value(numbers: tuple[int, ...]) -> dict[Fraction, list[_Tree]]:
+    grouped: dict[Fraction, list[_Tree]] = {}
+    for value, tree in _expressions(numbers):
+        grouped.setdefault(value, []).append(tree)
+    return grouped
 
 
 def _simplest(text: str) -> tuple[int, str]:

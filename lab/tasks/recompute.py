@@ -17,7 +17,7 @@ _EQUALS = re.compile(
 )
 _OPEN_LEFT = frozenset("0123456789.,)]}+-*/×÷^·")  # the expression would continue leftwards
 _MIXED_NUMBER_WORDS = re.compile(r"\d\s+and$")  # "1 and 1/4"
-_LEADING_ZERO = re.compile(r"(?<![\d.])0\d")  # clock times like 0900
+_LEADING_ZERO = re.compile(r"(?<![\d.,])0\d")  # clock times like 0900
 _LEFT_CHARS = frozenset("0123456789 .,$()+-*/×xX÷·^\t")
 _LEADING_TOKEN = re.compile(r"^(?:\d[\d.,]*|\S)\s*")
 
