@@ -1,0 +1,163 @@
+"""Scaling: sweep strategies over a ladder of budgets on a sample of a set, in the background,
+and draw accuracy against generated tokens from the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from lab.evaluation import scaling_figure, summarize
+from lab.evaluation.report import table_cells
+from lab.store.errors import LedgerError
+from lab.store.ledger import Ledger
+from lab.strategies.params import ParamError
+from lab.strategies.registry import list_strategies
+from lab.tasks.problem import Problem
+from lab.ui import scaling, state
+from lab.ui.controls import default
+from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
+
+KNOBS = ("n", "width", "iterations", "rounds", "budget")
+
+st.title("Scaling")
+st.caption("How does accuracy grow with compute? Sweep strategies over a ladder of budgets on "
+           "a sample of problems. Sweeps run in the background, and a stopped one resumes "
+           "where it left off.")
+
+
+def parse_ladder(text: str) -> list[int]:
+    values = sorted({int(part) for part in text.replace(",", " ").split()})
+    if not values or values[0] < 1:
+        raise ValueError("the ladder needs whole numbers of at least 1, e.g. 1, 2, 4, 8")
+    return values
+
+
+@dataclass
+class Settings:
+    experiment: str
+    problems: list[Problem]
+    strategies: list[str]
+    knob: str
+    ladder: list[int]
+    max_tokens: int
+
+
+def setup() -> Settings | None:
+    """The sweep's settings, or None (with the reason shown) when they are not usable."""
+    columns = st.columns(3, gap="large")
+    with columns[0]:
+        sets = list(builtin_sets())
+        default("sc.set", sets[0] if sets else "")
+        spec = st.selectbox("Problem set", sets, key="sc.set", accept_new_options=True,
+                            help="A built-in set, or type KIND:PATH (e.g. gsm8k:/data/test.jsonl)")
+        default("sc.count", 4)
+        count = st.number_input("Problems in the sample", 1, 500, key="sc.count")
+        default("sc.seed", 0)
+        seed = st.number_input("Sample seed", 0, 2**31 - 1, key="sc.seed")
+    with columns[1]:
+        default("sc.strategies", ["cot", "self-consistency"])
+        strategies = st.multiselect("Strategies", [s.name for s in list_strategies()],
+                                    key="sc.strategies")
+        default("sc.knob", "n")
+        knob = st.selectbox("Ladder of", KNOBS, key="sc.knob",
+                            help="The knob that grows; strategies without it run once.")
+        default("sc.ladder", "1, 2, 4, 8")
+        ladder_text = st.text_input("Values", key="sc.ladder")
+    with columns[2]:
+        default("sc.max_tokens", 192)
+        max_tokens = st.number_input("Tokens per chain", 16, 4096, step=16, key="sc.max_tokens")
+        default("sc.experiment", f"scaling-{spec}-{state.selected_model_name()}")
+        experiment = st.text_input("Experiment", key="sc.experiment",
+                                   help="Runs are stored under this name; running the same "
+                                        "experiment again resumes it.")
+    try:
+        problems = scaling.sample(load_problems(spec or "", limit=None), int(count), int(seed))
+        ladder = parse_ladder(ladder_text)
+    except (ProblemSetError, ValueError) as exc:
+        st.error(str(exc))
+        return None
+    if not strategies or not experiment.strip():
+        st.caption("Choose at least one strategy and name the experiment.")
+        return None
+    return Settings(experiment.strip(), problems, strategies, knob, ladder, int(max_tokens))
+
+
+def launch(ledger: Ledger) -> None:
+    settings = setup()
+    job = scaling.jobs().get(settings.experiment) if settings else None
+    busy = job is not None and job.running
+    clicked = st.button("Run sweep (resumes a stopped one)", type="primary", key="sc.run",
+                        icon=":material/play_arrow:", disabled=settings is None or busy)
+    if not clicked or settings is None:
+        return
+    try:
+        cells = scaling.sweep_cells(settings.problems, settings.strategies, settings.knob,
+                                    settings.ladder, settings.max_tokens)
+    except ParamError as exc:
+        st.error(str(exc))
+        return
+    model = state.current_model()
+    if model is not None:
+        scaling.start(settings.experiment, cells, model.engine, ledger)
+        st.session_state["sc.watch"] = settings.experiment
+
+
+def watch() -> None:
+    """The watched sweep's progress, redrawn every second while it runs."""
+    experiment = st.session_state.get("sc.watch")
+    job = scaling.jobs().get(experiment) if experiment else None
+    if job is not None:
+        st.fragment(show_job, run_every=1.0 if job.running else None)(experiment, job)
+
+
+def show_job(experiment: str, job: scaling.SweepJob) -> None:
+    fraction, text = scaling.progress_text(job.progress, job.running)
+    if job.running:
+        st.progress(fraction, text=f"**{experiment}**: {text}")
+        if st.button("Stop the sweep", key="sc.stop", icon=":material/stop_circle:",
+                     disabled=job.cancel.is_set()):
+            job.cancel.set()
+        return
+    if job.error:
+        st.error(f"**The sweep failed.** {job.error}")
+    elif job.result is not None and job.result.interrupted:
+        st.warning(f"**{experiment}** stopped after {text}. Run it again to resume.")
+    else:
+        st.success(f"**{experiment}** is done: {text}.")
+    if st.session_state.get("sc.drawn") != (experiment, job.progress and job.progress.done):
+        st.session_state["sc.drawn"] = (experiment, job.progress and job.progress.done)
+        st.rerun()  # redraw the figure with the new runs
+
+
+def figure(ledger: Ledger) -> None:
+    experiments = sorted({r.experiment for r in ledger.list_runs() if r.experiment})
+    st.markdown("##### Accuracy against compute")
+    if not experiments:
+        st.info("No experiments in the ledger yet: run a sweep here or with `lab eval`.")
+        return
+    watched = st.session_state.get("sc.watch")
+    default("sc.show", [watched] if watched in experiments else experiments[-1:])
+    shown = st.multiselect("Experiments", experiments, key="sc.show",
+                           help="From this page, earlier sessions or `lab eval`.")
+    rows = [row for name in shown for row in summarize(ledger, name)]
+    if not rows:
+        st.caption("No complete runs to draw yet.")
+        return
+    st.plotly_chart(scaling_figure(rows), key="sc.figure")
+    st.caption("One line per strategy; error bars are 95% Wilson intervals; dashed lines are "
+               "pass@k (an oracle that knows the answer); * rows are derived from the chains "
+               "of the largest n.")
+    header, body = table_cells(rows)
+    st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
+
+
+ledger = state.ledger_or_error()
+if ledger is not None:
+    try:
+        launch(ledger)
+        watch()
+        st.divider()
+        figure(ledger)
+    except LedgerError as exc:
+        st.error(f"**The ledger cannot be read.** {exc}")
