@@ -120,7 +120,7 @@ def test_generated_problems_are_solvable_and_mixed() -> None:
 
 
 @given(st.text(max_size=200), st.lists(st.integers(0, 20), max_size=5))
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_never_raises(text: str, numbers: list[int]) -> None:
     check = check_expression(text, numbers)
     assert isinstance(check.ok, bool) and isinstance(check.reason, str)
@@ -134,7 +134,7 @@ def test_never_raises(text: str, numbers: list[int]) -> None:
         max_size=60,
     ).map("".join)
 )
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 def test_never_raises_on_arithmetic_soup(text: str) -> None:
     check_expression(text, [1, 2, 3, 4])
     find_expression(text, [1, 2, 3, 4])

@@ -5,6 +5,7 @@ Nothing here raises on any input string."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -189,29 +190,40 @@ class AnswerGroup:
 
 
 def group_answers(
-    answers: Sequence[str | None], kind: AnswerKind = AnswerKind.NUMBER, timeout_s: float = 1.0
+    answers: Sequence[str | None],
+    kind: AnswerKind = AnswerKind.NUMBER,
+    timeout_s: float = 1.0,
+    budget_s: float = 10.0,
 ) -> list[AnswerGroup]:
     """Answers grouped by equivalence, groups in order of first appearance.
 
     Each answer joins the first group whose first answer it is equivalent to (equal keys
-    are always one group). None answers are left out of every group."""
+    are always one group). None answers are left out of every group. Comparisons share a
+    budget of budget_s seconds; once it is spent, only equal keys group."""
+    deadline = time.monotonic() + budget_s
     groups: list[AnswerGroup] = []
     by_key: dict[str, AnswerGroup] = {}
     for index, answer in enumerate(answers):
         if answer is None:
             continue
         key = normalize_answer(answer, kind)
-        group = by_key.get(key)
-        if group is None:
-            group = next(
-                (g for g in groups if answers_equivalent(answer, g.answer, kind, timeout_s)), None
-            )
+        group = by_key.get(key) or _equivalent_group(answer, groups, kind, timeout_s, deadline)
         if group is None:
             group = AnswerGroup(key=key, answer=answer)
             groups.append(group)
         by_key[key] = group
         group.members.append(index)
     return groups
+
+
+def _equivalent_group(
+    answer: str, groups: list[AnswerGroup], kind: AnswerKind, timeout_s: float, deadline: float
+) -> AnswerGroup | None:
+    for group in groups:
+        remaining = min(timeout_s, deadline - time.monotonic())
+        if remaining > 0 and answers_equivalent(answer, group.answer, kind, remaining):
+            return group
+    return None
 
 
 def majority(groups: Sequence[AnswerGroup]) -> AnswerGroup | None:
