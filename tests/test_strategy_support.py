@@ -179,3 +179,16 @@ def test_judge_without_a_judge_model_fails_clearly():
     trace = run_strategy("best-of-n", PROBLEM, ScriptedEngine("x"), {"scorer": "judge"})
     assert trace.status == TraceStatus.FAILED
     assert "judge model" in (trace.error or "")
+
+
+def test_the_context_clamps_any_call_to_the_budget():
+    from lab.engine.base import SamplingParams
+    from lab.strategies.context import BudgetExhausted, RunContext
+
+    engine = ScriptedEngine("a b c d e f g h")
+    ctx = RunContext(Trace("test", PROBLEM, budget=5), engine)
+    root = ctx.add_prompt("Q")
+    ctx.sample("Q", [root, root], SamplingParams(max_tokens=100))
+    assert engine.calls[0].params.max_tokens == 2 and ctx.remaining == 1
+    with pytest.raises(BudgetExhausted):
+        ctx.sample("Q", [root, root], SamplingParams(max_tokens=100))

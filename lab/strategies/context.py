@@ -138,8 +138,11 @@ class RunContext:
     ) -> list[Node]:
         """One engine call drawing one sequence per parent (continuing `prefixes[i]` when
         given); each becomes a node under its parent, filled token by token, its answer
-        extracted unless `extract` is False."""
+        extracted unless `extract` is False. The call never asks for more than the budget."""
         self.check_cancelled()
+        cap = self.token_cap(sampling.max_tokens, len(parents))
+        if cap < sampling.max_tokens:
+            sampling = sampling.with_(max_tokens=cap)
         seeds = self.take_seeds(len(parents))
         nodes = [self.add_node(parent, kind, meta={**(meta or {}), "seed": seed})
                  for parent, seed in zip(parents, seeds, strict=True)]

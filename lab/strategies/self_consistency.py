@@ -54,6 +54,7 @@ class SelfConsistency(Strategy):
         root = ctx.add_prompt(messages, style=p["prompt"])
         chains, note = draw_in_batches(ctx, messages, root, p["n"], p["batch"] or p["n"],
                                        p["early_stop"])
+        ctx.trace.meta["samples"] = len(chains)
         finish_vote(ctx, chains, p["scorer"], note=note)
 
 
