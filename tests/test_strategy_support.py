@@ -58,8 +58,8 @@ def chains(trace: Trace) -> list:
 
 
 # -- parameters and registry -----------------------------------------------------------------
-def test_registry_holds_exactly_the_issue_strategies():
-    assert list(STRATEGIES) == ALL
+def test_registry_holds_the_strategies_of_every_category():
+    assert list(STRATEGIES)[: len(ALL)] == ALL
     for strategy in STRATEGIES.values():
         assert strategy.summary and strategy.params
         names = [p.name for p in strategy.params]
