@@ -16,7 +16,8 @@ What it guards against (the walls, strongest first):
   connection anywhere, even if the code gets a socket object.
 - Its own PID and mount namespaces: the child is PID 1 of a namespace, sees only its own
   processes in /proc, and everything it starts dies with it. The parent kills the process
-  group with SIGKILL on timeout and on close, and the child dies with the parent.
+  group with SIGKILL on timeout and on close; `setpriv --pdeathsig` kills it when the lab
+  (the thread that started it) dies.
 - When the lab runs as root, the child drops to the user `nobody` (no groups) with
   no_new_privs: it cannot read or write files that are not world-readable/-writable, cannot
   read other processes' environments, and setuid binaries give it nothing.
@@ -30,7 +31,8 @@ What it guards against (the walls, strongest first):
   temporary working directory owned by the child and removed afterwards, `python -I -S`
   (standard library only, nothing from the lab's virtualenv).
 - The parent trusts nothing the child sends: messages are size-capped (1 MiB), type-checked,
-  and printed output is capped; a child that floods or garbles the pipe is killed.
+  and must carry the turn's random nonce; printed output is capped. A child that floods,
+  garbles or forges messages on the pipe is killed.
 - A Python-level layer, as a courtesy and first line of error messages: an import allowlist
   of pure standard-library modules (no os, sys, subprocess, socket, ctypes, ...), no `open`,
   `input` or `breakpoint`, and fork/exec/kill/file functions deleted from `os` and `posix`.

@@ -111,6 +111,7 @@ class Repl:
         self.final: str | None = None
         self.in_code = False
         self.turn = 0
+        self.nonce = ""  # the parent's tag for this turn, echoed in every message
         self.namespace: dict[str, Any] = {
             "__builtins__": safe_builtins(), "__name__": "__repl__", "context": context,
             "llm": self.llm, "llm_batch": self.llm_batch, "final": self.set_final,
@@ -134,7 +135,8 @@ class Repl:
         # Model time is the parent's, not the code's: the turn's timer stops while we wait.
         remaining = signal.setitimer(signal.ITIMER_REAL, 0)[0] if self.in_code else 0.0
         try:
-            self.channel.send({"op": "llm", "prompts": prompts, "context": context})
+            self.channel.send({"op": "llm", "prompts": prompts, "context": context,
+                               "turn": self.nonce})
             reply = self.channel.read()
         finally:
             if remaining > 0:
@@ -146,8 +148,9 @@ class Repl:
         return [str(a) for a in reply["answers"]]
 
     # -- one turn ---------------------------------------------------------------------------
-    def run(self, code: str, timeout_s: float) -> dict[str, Any]:
+    def run(self, code: str, timeout_s: float, nonce: str) -> dict[str, Any]:
         self.turn += 1
+        self.nonce = nonce
         filename = f"<turn {self.turn}>"
         output = CappedOutput(self.output_chars)
         error = None
@@ -168,7 +171,8 @@ class Repl:
             error = format_error(exc)
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-        return {"op": "done", "output": output.text(), "error": error, "final": self.final}
+        return {"op": "done", "output": output.text(), "error": error, "final": self.final,
+                "turn": nonce}
 
     def _arm(self, timeout_s: float) -> None:
         self.in_code = True
@@ -312,7 +316,8 @@ def main() -> None:
     channel.send({"op": "ready", "isolation": isolation})
     while (message := channel.read()) is not None:
         if message.get("op") == "exec":
-            channel.send(repl.run(str(message["code"]), float(message["timeout_s"])))
+            channel.send(repl.run(str(message["code"]), float(message["timeout_s"]),
+                                  str(message["turn"])))
 
 
 if __name__ == "__main__":

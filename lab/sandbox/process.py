@@ -8,6 +8,7 @@ import contextlib
 import functools
 import json
 import os
+import secrets
 import select
 import shutil
 import signal
@@ -75,20 +76,26 @@ class _Dead(Exception):  # noqa: N818
 
 @functools.cache
 def namespace_prefix() -> tuple[str, ...]:
-    """`unshare` arguments giving the child its own network, PID and mount namespaces (no
-    network; it cannot see or outlive us), or () where this machine does not allow them."""
-    unshare = shutil.which("unshare")
+    """The command prefix that walls the child in: `setpriv --pdeathsig KILL` (it dies with
+    the lab's thread that started it) and `unshare` with new network, PID and mount namespaces
+    (no network; it cannot see or outlive its own processes). The first variant this machine
+    allows, or () where it allows none."""
+    unshare, setpriv = shutil.which("unshare"), shutil.which("setpriv")
     if unshare is None:
         return ()
-    prefix = [unshare, "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
+    walls = [unshare, "--net", "--pid", "--fork", "--kill-child", "--mount-proc"]
     if os.geteuid() != 0:
-        prefix.insert(1, "--map-root-user")  # unprivileged: inside a user namespace
-    try:
-        probe = subprocess.run([*prefix, sys.executable, "-I", "-S", "-c", "pass"],
-                               env=_ENV, capture_output=True, timeout=15, check=False)
-    except (OSError, subprocess.SubprocessError):
-        return ()
-    return tuple(prefix) if probe.returncode == 0 else ()
+        walls.insert(1, "--map-root-user")  # unprivileged: inside a user namespace
+    candidates = [[setpriv, "--pdeathsig", "KILL", *walls]] if setpriv else []
+    for prefix in [*candidates, walls]:
+        try:
+            probe = subprocess.run([*prefix, sys.executable, "-I", "-S", "-c", "pass"],
+                                   env=_ENV, capture_output=True, timeout=15, check=False)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if probe.returncode == 0:
+            return tuple(prefix)
+    return ()
 
 
 class Sandbox:
@@ -125,10 +132,12 @@ class Sandbox:
         child = self._child or self._start()
         started = time.monotonic()
         result = TurnResult()
+        # Every message of this turn must carry its nonce: stale or forged ones kill the child.
+        nonce = secrets.token_hex(8)
         try:
-            self._send(child, {"op": "exec", "code": code, "timeout_s": self.limits.timeout_s},
-                       started + START_TIMEOUT_S)
-            self._converse(child, result, started)
+            self._send(child, {"op": "exec", "code": code, "timeout_s": self.limits.timeout_s,
+                               "turn": nonce}, started + START_TIMEOUT_S)
+            self._converse(child, result, started, nonce)
         except _Dead as dead:
             self._kill()
             result.error, result.state_lost = str(dead), True
@@ -141,7 +150,7 @@ class Sandbox:
                 result.output
         return result
 
-    def _converse(self, child: _Child, result: TurnResult, started: float) -> None:
+    def _converse(self, child: _Child, result: TurnResult, started: float, nonce: str) -> None:
         deadline = started + self.limits.timeout_s + self.limits.grace_s
         while True:
             try:
@@ -152,6 +161,8 @@ class Sandbox:
                 result.error = (f"TimeoutError: the turn ran past {self.limits.timeout_s:g} s; "
                                 "the sandbox was killed")
                 return
+            if message.get("turn") != nonce:
+                raise _Dead("the sandbox sent a message out of turn")
             if message.get("op") == "done":
                 self._read_done(message, result)
                 return
@@ -210,7 +221,8 @@ class Sandbox:
         except (_Dead, TimeoutError) as exc:
             self._kill()
             raise SandboxError(f"the sandbox did not start: {exc}") from None
-        self.isolation = {"namespaces": bool(prefix), **dict(ready.get("isolation") or {})}
+        self.isolation = {"namespaces": bool(prefix), "dies_with_parent": "--pdeathsig" in prefix,
+                          **dict(ready.get("isolation") or {})}
         return child
 
     def _send(self, child: _Child, message: dict[str, Any], deadline: float) -> None:
