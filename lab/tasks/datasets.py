@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from lab import config
-from lab.tasks import arith, digits, game24
+from lab.tasks import arith, digits, game24, longctx
 from lab.tasks.loaders import (
     Columns,
     LoadResult,
@@ -71,6 +71,11 @@ BUILTIN_SETS = {
             "digits",
             "Multi-digit addition and multiplication, 2 to 6 digits.",
             lambda: digits.generate(150, seed=7),
+        ),
+        BuiltinSet(
+            "longctx",
+            "Counts, sums and lookups over order logs far longer than the model's context.",
+            lambda: longctx.generate(20, seed=5),
         ),
     )
 }
