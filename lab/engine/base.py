@@ -123,8 +123,9 @@ class Generation:
         return [c.text for c in self.completions]
 
 
-# on_token(index of the sequence in the request, the new token)
-TokenCallback = Callable[[int, Token], None]
+# on_token(index of the sequence in the request, the new token); returning True stops that
+# sequence there (finish_reason "stopped"), e.g. when its running confidence falls too low.
+TokenCallback = Callable[[int, Token], bool | None]
 
 
 class Engine(ABC):
