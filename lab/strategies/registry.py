@@ -14,6 +14,7 @@ from lab.strategies.confidence_vote import ConfidenceVote
 from lab.strategies.cot import ChainOfThought
 from lab.strategies.direct import Direct
 from lab.strategies.params import ParamError
+from lab.strategies.recursive import Recursive
 from lab.strategies.rejection import Rejection
 from lab.strategies.self_consistency import SelfConsistency
 from lab.strategies.self_refine import SelfRefine
@@ -33,6 +34,7 @@ STRATEGIES: dict[str, Strategy] = {
         BeamSearch(),
         TreeSearch(),
         ConfidenceVote(),
+        Recursive(),
     )
 }
 
