@@ -126,9 +126,10 @@ def _pick(problems: list[Problem], key: str) -> Problem:
 def strategy_picker(prefix: str, label: str = "Strategy") -> Strategy:
     names = [s.name for s in list_strategies()]
     default(f"{prefix}.strategy", "self-consistency")
-    name = st.selectbox(label, names, key=f"{prefix}.strategy",
-                        format_func=lambda n: f"{n} — {get_strategy(n).summary}")
-    return get_strategy(name)
+    name = st.selectbox(label, names, key=f"{prefix}.strategy")
+    strategy = get_strategy(name)
+    st.caption(strategy.summary)
+    return strategy
 
 
 def param_key(prefix: str, strategy: str, param: str) -> str:

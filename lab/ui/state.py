@@ -21,6 +21,7 @@ from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 
 MODEL_KEY = "model"  # the sidebar's model choice in st.session_state
+LEDGER_BUSY_S = 10.0  # how long a ledger write waits for a lock before the page says so
 SPEED_PROMPT = "Count from one to twenty in words: one, two, three,"
 
 
@@ -33,8 +34,13 @@ class LoadedModel:
 
 
 _override: LoadedModel | None = None
-# Models alive in this process (evicted from the cache and unused: gone from here too).
-_loaded: weakref.WeakValueDictionary[str, LoadedModel] = weakref.WeakValueDictionary()
+
+
+@st.cache_resource(show_spinner=False)
+def _loaded() -> weakref.WeakValueDictionary[str, LoadedModel]:
+    """Models alive in this process (evicted from the cache and unused: gone from here too).
+    Kept by Streamlit rather than in a module global, which a module reload would reset."""
+    return weakref.WeakValueDictionary()
 
 
 def use_engine(engine: Engine | None) -> None:
@@ -58,7 +64,7 @@ def loaded_model(name: str) -> LoadedModel | None:
     """The model if this process has it loaded already (no loading)."""
     if _override is not None:
         return _override
-    return _loaded.get(name)
+    return _loaded().get(name)
 
 
 def measure_speed(engine: Engine) -> float | None:
@@ -77,7 +83,7 @@ def _load(name: str) -> LoadedModel:
     start = time.perf_counter()
     engine = LlamaCppEngine(path)
     model = LoadedModel(name, engine, time.perf_counter() - start, measure_speed(engine))
-    _loaded[name] = model
+    _loaded()[name] = model
     return model
 
 
@@ -125,13 +131,13 @@ def pull_button(name: str, key: str = "pull") -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _ledger(url: str) -> Ledger:
-    return Ledger(url)
+def _ledger(url: str, busy_timeout_s: float) -> Ledger:
+    return Ledger(url, busy_timeout_s=busy_timeout_s)
 
 
 def get_ledger() -> Ledger:
     """The ledger at config.database_url(); raises LedgerError (e.g. database locked)."""
-    return _ledger(config.database_url())
+    return _ledger(config.database_url(), LEDGER_BUSY_S)
 
 
 def ledger_or_error() -> Ledger | None:
