@@ -43,6 +43,7 @@ MATH = AnswerKind.MATH
         ("Answer: 3.5", "3.5", "answer-is"),
         (r"the answer is $\frac{3}{4}$, since 3/4 < 1", r"$\frac{3}{4}$", "answer-is"),
         ("The answer is 5. No wait, the answer is 6.", "6", "answer-is"),
+        ("The answer isn't 5, it is 6", "6", "last-number"),
         ("I got 5, then 10-3 and finally 1,000.", "1,000", "last-number"),
         ("it costs -7 dollars", "-7", "last-number"),
         ("from 10-3", "3", "last-number"),

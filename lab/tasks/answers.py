@@ -30,7 +30,8 @@ MAX_PHRASE_CHARS = 200
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _HASH = re.compile(r"####[ \t]*([^\n]*)")
 _ANSWER_IS = re.compile(
-    r"(?:\bthe\s+|\bfinal\s+|\bmy\s+)*\banswers?\s*(?:is|:|=|would\s+be|will\s+be)[ \t]*:?[ \t]*",
+    r"(?:\bthe\s+|\bfinal\s+|\bmy\s+)*\banswers?\s*(?:is\b|:|=|would\s+be\b|will\s+be\b)"
+    r"[ \t]*:?[ \t]*",
     re.IGNORECASE,
 )
 _LAST_NUMBER = re.compile(

@@ -185,10 +185,13 @@ class _Worker:
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[str] | None = None
+        self._owner = os.getpid()
         self._broken = False
         self._lock = threading.Lock()
 
     def call(self, function: Callable[..., Any], args: tuple, timeout_s: float) -> Any:
+        if os.getpid() != self._owner:  # a forked copy: that worker belongs to the parent
+            self._process, self._owner, self._lock = None, os.getpid(), threading.Lock()
         with self._lock:
             if self._start() is None:
                 return run_with_alarm(function, args, timeout_s)
@@ -238,7 +241,7 @@ class _Worker:
         return None
 
     def stop(self) -> None:
-        if self._process is not None:
+        if self._process is not None and os.getpid() == self._owner:
             self._process.kill()
             self._process.wait()
             self._process = None
