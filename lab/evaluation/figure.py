@@ -1,0 +1,93 @@
+"""The scaling figure: accuracy against mean generated tokens per problem, one line per
+strategy (dashed: pass@k, the oracle that knows the gold answer), 95% intervals as error
+bars. `lab plot` and the app's Scaling page draw the same figure from the same rows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lab.evaluation.report import Row
+
+if TYPE_CHECKING:
+    from plotly.graph_objects import Figure
+
+
+class FigureError(RuntimeError):
+    """The figure cannot be written; the message is one line for the user."""
+
+
+def scaling_figure(rows: Sequence[Row], title: str = "") -> Figure:
+    import plotly.graph_objects as go
+
+    figure = go.Figure()
+    prefix = _prefixes(rows)
+    for (_, _, name), points in _series(rows).items():
+        points = sorted(points, key=lambda r: r.tokens)
+        figure.add_trace(go.Scatter(
+            x=[r.tokens for r in points],
+            y=[r.accuracy for r in points],
+            mode="lines+markers",
+            name=prefix(points[0]) + name,
+            line={"dash": "dash"} if points[0].metric == "pass@k" else {},
+            error_y={"type": "data", "symmetric": False,
+                     "array": [(r.high or 0) - (r.accuracy or 0) for r in points],
+                     "arrayminus": [(r.accuracy or 0) - (r.low or 0) for r in points]},
+            text=[_hover(r) for r in points],
+            hovertemplate="%{text}<extra></extra>",
+        ))
+    figure.update_layout(
+        title=title or None,
+        xaxis={"title": "mean generated tokens per problem", "type": "log"},
+        yaxis={"title": "accuracy", "range": [0, 1.02]},
+        legend={"orientation": "v"},
+        template="plotly_white",
+        margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
+    )
+    return figure
+
+
+def save_figure(figure: Figure, out: Path) -> None:
+    """Write the figure as .html (self-contained but for plotly.js from a CDN) or .png."""
+    suffix = out.suffix.lower()
+    if suffix == ".html":
+        figure.write_html(out, include_plotlyjs="cdn")
+        return
+    if suffix != ".png":
+        raise FigureError(f"--out must end in .html or .png (got {out.name})")
+    try:
+        figure.write_image(out, width=900, height=560, scale=2)
+    except Exception as exc:  # kaleido missing, or it found no Chrome
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FigureError(f"cannot write PNG ({detail[:160]}); PNG needs the kaleido package "
+                          f"and a Chrome or Chromium; write {out.with_suffix('.html').name} "
+                          "instead") from exc
+
+
+def _series(rows: Sequence[Row]) -> dict[tuple[str, str, str], list[Row]]:
+    series: dict[tuple[str, str, str], list[Row]] = {}
+    for row in rows:
+        if row.accuracy is not None:
+            series.setdefault((row.problem_set, row.model, row.series), []).append(row)
+    return series
+
+
+def _prefixes(rows: Sequence[Row]) -> Callable[[Row], str]:
+    """Set and model names go in front of the line names when the rows have several."""
+    many_sets = len({r.problem_set for r in rows}) > 1
+    many_models = len({r.model for r in rows}) > 1
+
+    def prefix(row: Row) -> str:
+        parts = ([row.problem_set] if many_sets else []) + ([row.model] if many_models else [])
+        return " · ".join(parts) + " · " if parts else ""
+
+    return prefix
+
+
+def _hover(row: Row) -> str:
+    metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+    derived = " (derived)" if row.derived else ""
+    return (f"{row.strategy} {row.label}<br>{metric}{derived}: {row.accuracy:.3f} "
+            f"[{row.low:.3f}, {row.high:.3f}]<br>{row.tokens:.0f} tokens/problem, "
+            f"{row.problems} problems")
