@@ -178,3 +178,22 @@ def test_reused_samples_give_derived_rows_from_the_stored_chains(ledger: Ledger)
     assert one.spread is not None and one.spread > 0
     assert by_metric[("pass@k", 4)].accuracy >= by_metric[("accuracy", None)].accuracy
     assert "maj@2 *" in table_text(rows)
+
+
+@pytest.mark.model
+@pytest.mark.slow
+def test_a_small_sweep_on_the_real_model(ledger: Ledger, smollm_engine):
+    from lab.tasks.datasets import load_set
+
+    spec = SweepSpec([StrategySpec("cot"), StrategySpec("self-consistency")],
+                     sweeps={"n": [1, 2]}, params={"max_tokens": 24})
+    cells = build_cells(spec, load_set("arith", limit=1))
+    result = run_sweep(cells, smollm_engine, ledger, "real")
+    assert len(result.run_ids) == 2 and result.failed == 0
+    rows = summarize(ledger, "real")
+    assert {(r.strategy, r.metric, r.k) for r in rows} == {
+        ("cot", "accuracy", None), ("self-consistency", "accuracy", None),
+        ("self-consistency", "maj@k", 1), ("self-consistency", "pass@k", 1),
+        ("self-consistency", "pass@k", 2)}
+    assert all(0 < r.tokens <= 48 and r.problems == 1 for r in rows)
+    assert run_sweep(cells, smollm_engine, ledger, "real").run_ids == []

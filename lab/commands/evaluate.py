@@ -1,0 +1,296 @@
+"""`lab eval`: sweep strategies over a problem set into one experiment, resumably, and print
+the scaling table; `lab plot`: draw an experiment's accuracy against compute."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from lab.commands.common import fail, open_engine, print_json
+from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
+
+if TYPE_CHECKING:
+    from lab.evaluation import Cell, Row, StrategySpec, SweepProgress, SweepResult, SweepSpec
+    from lab.store.ledger import Ledger
+    from lab.tasks.problem import Problem
+
+console = Console(stderr=True)
+T = TypeVar("T")
+EXIT_INTERRUPTED = 130
+
+
+@click.command()
+@click.option("--set", "set_spec", required=True,
+              help="A problem set: arith, game24, digits, gsm8k:PATH, math500:PATH, ...")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="The first N problems of the set.")
+@click.option("--seed", type=int, default=None, help="The strategies' seed parameter.")
+@click.option("--strategy", "-s", "strategies", multiple=True, required=True,
+              metavar="NAME[:K=V,...]",
+              help="A strategy (repeatable), optionally with its own parameters, e.g. "
+                   "beam-search:width=2,depth=4.")
+@click.option("--param", "-p", "param_items", multiple=True, metavar="NAME=VALUE",
+              help="A parameter for every strategy that has it (repeatable).")
+@click.option("--sweep", "sweep_items", multiple=True, metavar="PARAM=V1,V2,...",
+              help="Values to sweep (repeatable), for every strategy that has PARAM; "
+                   "`budget` sweeps the token budget.")
+@click.option("--budget", type=int, default=None,
+              help=f"Most tokens a run may generate ({BUDGET_MIN}..{BUDGET_MAX}).")
+@click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
+@click.option("--experiment", default=None,
+              help="Experiment name (default: one derived from the arguments).")
+@click.option("--reuse-samples/--no-reuse-samples", default=True, show_default=True,
+              help="Run only the largest n of a voting or best-of-n sweep and derive the "
+                   "smaller n from its chains.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tuple[str, ...],
+             param_items: tuple[str, ...], sweep_items: tuple[str, ...], budget: int | None,
+             model: str | None, experiment: str | None, reuse_samples: bool,
+             as_json: bool) -> None:
+    """Run every (problem, strategy, swept value) cell, store each run in one experiment,
+    and print accuracy against compute. Running it again skips the stored cells."""
+    from lab.evaluation import build_cells, summarize
+    from lab.evaluation.sweep import SweepSpec
+
+    spec = _guard(lambda: SweepSpec(
+        strategies=[_strategy_spec(s) for s in strategies],
+        sweeps=_sweeps(sweep_items), params=parse_assignments(param_items),
+        budget=budget, seed=seed, reuse_samples=reuse_samples))
+    problems = _problems(set_spec, limit)
+    cells = _guard(lambda: build_cells(spec, problems))
+    _check_no_judge(cells)
+    model_name = _model_name(model)
+    experiment = experiment or _default_experiment(set_spec, limit, spec, model_name)
+    ledger = _ledger()
+    started = time.monotonic()
+    result = _sweep(cells, ledger, experiment, model, model_name)
+    rows = _ledger_call(lambda: summarize(ledger, experiment, _ladders(cells)))
+    _report(rows, result, experiment, ledger.location, time.monotonic() - started, as_json)
+    ledger.close()
+    if result is not None and result.interrupted:
+        console.print("interrupted: run the same command again to continue where it stopped")
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@click.command()
+@click.argument("experiment")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FILE.html or FILE.png (default: EXPERIMENT.html).")
+@click.option("--title", default=None, help="Figure title (default: the experiment name).")
+def plot(experiment: str, out: Path | None, title: str | None) -> None:
+    """Draw accuracy against mean generated tokens per problem, one line per strategy."""
+    from lab.evaluation import FigureError, save_figure, scaling_figure, summarize
+
+    ledger = _ledger()
+    if _ledger_call(lambda: ledger.experiment_id(experiment, create=False)) is None:
+        fail(f"no experiment named {experiment!r} in {ledger.location}")
+    rows = _ledger_call(lambda: summarize(ledger, experiment))
+    ledger.close()
+    if not rows:
+        fail(f"experiment {experiment!r} has no complete runs yet")
+    out = out or Path(f"{_safe_name(experiment)}.html")
+    try:
+        save_figure(scaling_figure(rows, title if title is not None else experiment), out)
+    except FigureError as exc:
+        fail(str(exc))
+    click.echo(f"wrote {out}")
+
+
+# -- arguments -----------------------------------------------------------------------------
+def _strategy_spec(text: str) -> StrategySpec:
+    from lab.evaluation import StrategySpec
+    from lab.strategies.registry import get_strategy
+
+    name, _, inline = text.partition(":")
+    get_strategy(name.strip())
+    items = [item for item in inline.split(",") if item.strip()]
+    return StrategySpec(name.strip(), parse_assignments(items))
+
+
+def _sweeps(items: Sequence[str]) -> dict[str, list[str]]:
+    sweeps: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, values = item.partition("=")
+        chosen = [v.strip() for v in values.split(",") if v.strip()]
+        if not sep or not name.strip() or not chosen:
+            raise ParamError(f"--sweep takes PARAM=V1,V2,... (got {item!r})")
+        sweeps[name.strip()] = chosen
+    return sweeps
+
+
+def _problems(set_spec: str, limit: int | None) -> list[Problem]:
+    from lab.tasks.datasets import load_set
+
+    try:
+        problems = load_set(set_spec, limit=limit)
+    except (ValueError, KeyError, OSError) as exc:
+        fail(f"cannot load set {set_spec!r}: {exc}")
+    if not problems:
+        fail(f"set {set_spec!r} has no problems")
+    return problems
+
+
+def _model_name(model: str | None) -> str:
+    """The name runs are stored under (the file's stem), without loading the model."""
+    from lab.models import ModelError, resolve_model_path
+
+    try:
+        return resolve_model_path(model).stem
+    except ModelError as exc:
+        fail(str(exc))
+
+
+def _default_experiment(set_spec: str, limit: int | None, spec: SweepSpec, model: str) -> str:
+    """The same arguments give the same name, so a repeated command resumes."""
+    described = json.dumps([set_spec, limit, model, repr(spec)], sort_keys=True, default=str)
+    digest = hashlib.sha256(described.encode()).hexdigest()[:8]
+    return f"eval-{_safe_name(set_spec.split(':')[0])}-{digest}"
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text)
+
+
+def _check_no_judge(cells: Sequence[Cell]) -> None:
+    from lab.strategies.registry import get_strategy
+
+    judged = sorted({c.config.strategy for c in cells
+                     if "judge" in get_strategy(c.config.strategy).scorers_used(c.config.params)})
+    if judged:
+        fail(f"the judge scorer needs a second model, which lab eval does not load "
+             f"({', '.join(judged)}); choose another scorer")
+
+
+def _ladders(cells: Sequence[Cell]) -> dict[str, list[int]]:
+    return {c.config.strategy: list(c.config.ladder) for c in cells if c.config.ladder}
+
+
+# -- running -------------------------------------------------------------------------------
+def _sweep(cells: Sequence[Cell], ledger: Ledger, experiment: str, model: str | None,
+           model_name: str) -> SweepResult | None:
+    """Run the cells the experiment lacks; None when it had them all."""
+    from lab.evaluation import pending_cells, run_sweep
+
+    pending = _ledger_call(lambda: pending_cells(cells, ledger, experiment, model_name))
+    if not pending:
+        console.print(f"all {len(cells)} runs of {experiment} are stored")
+        return None
+    if len(pending) < len(cells):
+        console.print(f"{experiment}: {len(cells) - len(pending)} of {len(cells)} runs "
+                      f"stored, {len(pending)} to go")
+    engine = open_engine(model)
+    try:
+        with _progress_bar() as bar:
+            task = bar.add_task(engine.model_name, total=len(cells), stats="")
+
+            def on_progress(p: SweepProgress) -> None:
+                bar.update(task, completed=p.done, stats=_stats(p))
+
+            return _in_worker(lambda cancel: run_sweep(
+                cells, engine, ledger, experiment, on_progress, cancel))
+    finally:
+        engine.close()
+
+
+def _progress_bar() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[stats]}"), console=console)
+
+
+def _stats(p: SweepProgress) -> str:
+    parts = [f"problems {p.problems_done}/{p.problems}"]
+    if p.accuracy is not None:
+        parts.append(f"acc {p.accuracy:.2f}")
+    if p.tokens_per_s is not None:
+        parts.append(f"{p.tokens_per_s:.0f} tok/s")
+    if p.eta_s is not None:
+        parts.append(f"{_duration(p.eta_s)} left")
+    return " · ".join(parts)
+
+
+def _in_worker(work: Callable[[threading.Event], T]) -> T:
+    """Run in a worker thread so Ctrl-C cancels cleanly: the running run ends interrupted."""
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = work(cancel)
+        except Exception as exc:  # reported below, in the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        console.print("stopping: the current run is saved as interrupted")
+        worker.join()
+    if "error" in outcome:
+        fail(f"the sweep stopped: {outcome['error']}")
+    return outcome["value"]
+
+
+# -- output --------------------------------------------------------------------------------
+def _report(rows: list[Row], result: SweepResult | None, experiment: str, location: str,
+            wall_s: float, as_json: bool) -> None:
+    from lab.evaluation import table_text
+
+    if as_json:
+        print_json({
+            "experiment": experiment,
+            "ledger": location,
+            "ran": len(result.run_ids) if result else 0,
+            "failed": result.failed if result else 0,
+            "interrupted": bool(result and result.interrupted),
+            "wall_s": round(wall_s, 1),
+            "rows": [r.to_dict() for r in rows],
+        })
+        return
+    click.echo(table_text(rows) if rows else "no complete runs yet")
+    ran = f"{len(result.run_ids)} run(s) made" if result else "nothing left to run"
+    failed = f", {result.failed} failed" if result and result.failed else ""
+    console.print(f"experiment {experiment} in {location}: {ran}{failed} in "
+                  f"{_duration(wall_s)}; `lab plot {experiment}` draws it", markup=False)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+# -- errors --------------------------------------------------------------------------------
+def _guard(action: Callable[[], T]) -> T:
+    """Bad parameters end the command with their one-line message."""
+    try:
+        return action()
+    except ParamError as exc:
+        fail(str(exc))
+
+
+def _ledger() -> Ledger:
+    from lab.store.ledger import Ledger
+
+    return _ledger_call(Ledger)
+
+
+def _ledger_call(action: Callable[[], T]) -> T:
+    from lab.store.errors import LedgerError
+
+    try:
+        return action()
+    except LedgerError as exc:
+        fail(str(exc))
