@@ -32,6 +32,7 @@ from lab.engine.base import (
     TokenCallback,
 )
 from lab.engine.chat import ChatFormat
+from lab.engine.kvcache import SequenceCache
 from lab.engine.sequence import SequenceState, token_stats
 
 _backend_lock = threading.Lock()
@@ -83,9 +84,7 @@ class LlamaCppEngine(Engine):
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
         self._ctx = self._new_context()
-        self._mem = ll.llama_get_memory(self._ctx)
-        self._batch = ll.llama_batch_init(self.options.n_batch, 0, self.options.n_seq_max)
-        self._cached: dict[int, list[int]] = {}  # seq id -> tokens whose KV is in the cache
+        self._cache = SequenceCache(self._ctx, self.options.n_batch, self.options.n_seq_max)
         self.chat = ChatFormat.from_model(self._model, self._piece)
         self._closed = False
 
@@ -125,7 +124,7 @@ class LlamaCppEngine(Engine):
         if self._closed:
             return
         self._closed = True
-        ll.llama_batch_free(self._batch)
+        self._cache.free()
         ll.llama_free(self._ctx)
         ll.llama_model_free(self._model)
 
@@ -169,131 +168,6 @@ class LlamaCppEngine(Engine):
     def n_ctx(self) -> int:
         return ll.llama_n_ctx(self._ctx)
 
-    # -- the KV cache -------------------------------------------------------------------
-    def _prepare(self, targets: list[list[int]], logits_from: list[int]) -> tuple[int, float]:
-        """Put each target's tokens into the cache as sequence 0..K-1, reusing what is cached.
-
-        Target k is decoded from at most logits_from[k] on, so that the logits of every token
-        from there on are available (at least its last token is always decoded). Returns
-        the tokens decoded and the seconds it took."""
-        started = time.perf_counter()
-        k_count = len(targets)
-        if k_count > self.options.n_seq_max // 2:
-            raise EngineError(f"{k_count} sequences at once is more than this engine allows "
-                              f"({self.options.n_seq_max // 2}); ask for fewer samples")
-        reuse = [self._best_cached(t, min(len(t) - 1, lf)) for t, lf in zip(targets, logits_from,
-                                                                            strict=True)]
-        old_ids = list(self._cached)
-        # Move cached sources out of the way of the target ids 0..K-1.
-        offset = self.options.n_seq_max // 2
-        for i, src in enumerate(old_ids):
-            ll.llama_memory_seq_cp(self._mem, src, offset + i, -1, -1)
-            ll.llama_memory_seq_rm(self._mem, src, -1, -1)
-        moved = {src: offset + i for i, src in enumerate(old_ids)}
-        for k, (src, length) in enumerate(reuse):
-            if src is not None and length > 0:
-                ll.llama_memory_seq_cp(self._mem, moved[src], k, 0, length)
-        for tmp in moved.values():
-            ll.llama_memory_seq_rm(self._mem, tmp, -1, -1)
-        starts = [length for _, length in reuse]
-        decoded = self._decode_shared_spans(targets, starts, logits_from)
-        self._cached = {k: list(t) for k, t in enumerate(targets)}
-        return decoded, time.perf_counter() - started
-
-    def _best_cached(self, tokens: list[int], limit: int) -> tuple[int | None, int]:
-        best: tuple[int | None, int] = (None, 0)
-        for seq_id, cached in self._cached.items():
-            n = _common_prefix(cached, tokens, limit)
-            if n > best[1]:
-                best = (seq_id, n)
-        return best
-
-    def _decode_shared_spans(self, targets: list[list[int]], starts: list[int],
-                             logits_from: list[int]) -> int:
-        """Decode what each target still lacks. Targets that start at the same place and share
-        more tokens decode the shared span once, in the first of them, then copy it."""
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for k, target in enumerate(targets):
-            key = (starts[k], *target[: starts[k]])
-            groups.setdefault(key, []).append(k)
-        decoded = 0
-        spans: list[tuple[int, int, int, bool]] = []  # (seq, begin, end, want logits)
-        for members in groups.values():
-            begin = starts[members[0]]
-            shared = min(len(targets[k]) - 1 for k in members)
-            shared = min(shared, *(logits_from[k] for k in members))
-            for k in members[1:]:
-                shared = min(shared, _common_prefix(targets[members[0]], targets[k], shared))
-            if len(members) > 1 and shared > begin:
-                self._decode_spans([(members[0], begin, shared, False)], targets)
-                decoded += shared - begin
-                for k in members[1:]:
-                    ll.llama_memory_seq_cp(self._mem, members[0], k, begin, shared)
-                begin = shared
-            for k in members:
-                spans.append((k, begin, len(targets[k]), True))
-                decoded += len(targets[k]) - begin
-        self._logit_rows = self._decode_spans(spans, targets, logits_from)
-        return decoded
-
-    def _decode_spans(self, spans: list[tuple[int, int, int, bool]], targets: list[list[int]],
-                      logits_from: list[int] | None = None) -> dict[tuple[int, int], int]:
-        """Decode token spans into their sequences in as few batches as fit; returns
-        (seq, position) -> output row of the last batch for the positions whose logits were
-        asked for. Logits are only asked for in the last batch."""
-        items: list[tuple[int, int, int, bool]] = []  # (seq, pos, token, logits)
-        for seq, begin, end, want in spans:
-            first = end - 1 if logits_from is None else max(begin, min(logits_from[seq], end - 1))
-            for pos in range(begin, end):
-                items.append((seq, pos, targets[seq][pos], want and pos >= first))
-        rows: dict[tuple[int, int], int] = {}
-        n_batch = self.options.n_batch
-        want_rows = [i for i, item in enumerate(items) if item[3]]
-        if len(want_rows) > n_batch:
-            raise EngineError(f"asked for {len(want_rows)} logit rows at once; max {n_batch}")
-        # Put every item that needs logits into the last batch, so their rows stay readable.
-        plain = [it for it in items if not it[3]]
-        wanted = [it for it in items if it[3]]
-        chunks = [plain[i:i + n_batch] for i in range(0, len(plain), n_batch)]
-        if chunks and len(chunks[-1]) + len(wanted) <= n_batch:
-            chunks[-1] = chunks[-1] + wanted
-        else:
-            chunks.append(wanted)
-        for chunk in chunks:
-            if not chunk:
-                continue
-            rows = {}
-            self._fill_batch(chunk)
-            for row, (seq, pos, _, logits) in enumerate(chunk):
-                if logits:
-                    rows[(seq, pos)] = row
-            self._decode()
-        return rows
-
-    def _fill_batch(self, chunk: list[tuple[int, int, int, bool]]) -> None:
-        batch = self._batch
-        for i, (seq, pos, token, logits) in enumerate(chunk):
-            batch.token[i] = token
-            batch.pos[i] = pos
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
-            batch.logits[i] = logits
-        batch.n_tokens = len(chunk)
-
-    def _decode(self) -> None:
-        status = ll.llama_decode(self._ctx, self._batch)
-        if status == 1:
-            self._reset_cache()
-            raise EngineError(f"the KV cache is full ({self.n_ctx} tokens shared by all "
-                              "sequences): ask for fewer samples or fewer max tokens")
-        if status != 0:
-            self._reset_cache()
-            raise EngineError(f"llama_decode failed with status {status}")
-
-    def _reset_cache(self) -> None:
-        ll.llama_memory_clear(self._mem, True)
-        self._cached = {}
-
     def _check_fits(self, targets: list[list[int]], max_tokens: int) -> None:
         longest = max(len(t) for t in targets) + max_tokens
         if longest > self.n_ctx:
@@ -308,17 +182,17 @@ class LlamaCppEngine(Engine):
         base = self.prompt_tokens(prompt)
         targets = [base + (self.tokenize(p, special=False) if p else []) for p in prefixes]
         self._check_fits(targets, params.max_tokens)
-        decoded, prompt_s = self._prepare(targets, [len(t) - 1 for t in targets])
+        decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets])
         states = [SequenceState(k, targets[k], params, seeds[k], self._piece)
                   for k in range(len(targets))]
-        rows = {k: self._logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
+        rows = {k: self._cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
         started = time.perf_counter()
         try:
             self._generate_loop(states, rows, params, on_token, cancel)
         finally:
             for state in states:
                 state.free_sampler()
-            self._cached = {s.seq_id: s.cached_tokens() for s in states}
+            self._cache.cached = {s.seq_id: s.cached_tokens() for s in states}
         generation = Generation(
             completions=[s.completion(prefixes[s.seq_id]) for s in states],
             prompt_tokens=sum(len(t) for t in targets),
@@ -353,8 +227,8 @@ class LlamaCppEngine(Engine):
                 return
             if not live:
                 return
-            self._fill_batch([(s.seq_id, s.n_past, s.pending_token, True) for s in live])
-            self._decode()
+            self._cache.fill_batch([(s.seq_id, s.n_past, s.pending_token, True) for s in live])
+            self._cache.decode()
             for row, state in enumerate(live):
                 state.mark_decoded()
                 rows[state.seq_id] = row
@@ -371,10 +245,10 @@ class LlamaCppEngine(Engine):
             self._check_fits([target], 0)
             if len(cont) > self.options.n_batch:
                 raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
-            self._prepare([target], [len(base) - 1])
+            self._cache.prepare([target], [len(base) - 1])
             tokens = []
             for i, token_id in enumerate(cont):
-                row = self._logit_rows[(0, len(base) - 1 + i)]
+                row = self._cache.logit_rows[(0, len(base) - 1 + i)]
                 logits = ll.llama_get_logits_ith(self._ctx, row)
                 tokens.append(token_stats(token_id, logits, self.n_vocab, 0, self._piece))
             return tokens
@@ -382,8 +256,8 @@ class LlamaCppEngine(Engine):
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
             base = self.prompt_tokens(prompt)
-            self._prepare([base], [len(base) - 1])
-            logits = ll.llama_get_logits_ith(self._ctx, self._logit_rows[(0, len(base) - 1)])
+            self._cache.prepare([base], [len(base) - 1])
+            logits = ll.llama_get_logits_ith(self._ctx, self._cache.logit_rows[(0, len(base) - 1)])
             result = {}
             for candidate in candidates:
                 first = self.tokenize(candidate, special=False)[:1]
@@ -392,11 +266,3 @@ class LlamaCppEngine(Engine):
                 stats = token_stats(first[0], logits, self.n_vocab, 0, self._piece)
                 result[candidate] = stats.logprob
             return result
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int], limit: int) -> int:
-    n = min(len(a), len(b), limit)
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
