@@ -129,10 +129,13 @@ def _game24_verdict(problem: Problem, candidate: Candidate) -> Verdict:
 
     numbers = problem.metadata["numbers"]
     target = problem.metadata.get("target", 24)
-    expression = candidate.answer or find_expression(candidate.text, numbers)
-    if expression is None:
+    # The extracted answer may be only the last number ("24"); the text may still hold a
+    # valid expression, so that is tried next.
+    tried = [e for e in (candidate.answer, find_expression(candidate.text, numbers)) if e]
+    if not tried:
         return Verdict(0.5 if candidate.partial else 0.0, False, "no expression to check")
-    check = check_expression(expression, numbers, target=target)
+    checks = [check_expression(expression, numbers, target=target) for expression in tried]
+    check = next((c for c in checks if c.ok), checks[0])
     return Verdict(1.0 if check.ok else 0.0, bool(check.ok), check.reason)
 
 

@@ -67,6 +67,11 @@ def test_game24_checker_never_needs_gold():
     assert (nothing.score, nothing.accepted) == (0.5, False)
 
 
+def test_game24_checker_finds_the_expression_when_extraction_took_the_last_number():
+    text = "We can do (6 - 4) * (8 + 4) = 24"
+    assert programmatic_verdict(GAME24, Candidate(text, answer="24")).accepted
+
+
 def test_arithmetic_recomputation():
     right = programmatic_verdict(ARITH, Candidate("6 * 7 = 42, 42 + 1 = 43. The answer is 43.",
                                                   answer="43"))
