@@ -244,3 +244,15 @@ def test_parameters_are_range_checked(bad: dict):
 
     with pytest.raises(ParamError):
         run_strategy("recursive", PROBLEMS[0], ScriptedEngine("x"), bad)
+
+
+def test_runs_on_the_real_engine(smollm_engine):
+    """The real model's replies go through the sandbox; whatever it writes, the run ends
+    cleanly within its limits (SmolLM2-135M rarely writes working code)."""
+    trace = run_strategy("recursive", PROBLEMS[0], smollm_engine,
+                         {"max_turns": 1, "max_tokens": 32, "subcall_tokens": 8,
+                          "max_subcalls": 2, "timeout_s": 2})
+    assert trace.status == TraceStatus.COMPLETE, trace.error
+    [turn] = nodes(trace, NodeKind.CODE)
+    assert turn.tokens and "error" in turn.meta
+    assert trace.compute.generated_tokens <= 32 + 2 * 8
