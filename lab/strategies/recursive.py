@@ -81,11 +81,12 @@ class Recursive(Strategy):
 
 
 def split_context(problem: Problem) -> tuple[str, str]:
-    """(question, context): a long-context problem's document is its context; any other
-    problem is its own context."""
+    """(question, context): a long-context problem's document is its context and its bare
+    query the question (the description gives the length); any other problem is its own
+    context."""
     document = attached_context(problem)
     if document is not None:
-        return problem.question, document
+        return str(problem.metadata.get("query") or problem.question), document
     return problem.question, problem.question
 
 
@@ -245,10 +246,14 @@ def opening_messages(question: str, context: str, depth: int, params: dict[str, 
         "llm_batch(prompts) asks several and returns a list;"
         f"{nested}\n- call final(answer) as soon as you know the answer: that ends the task.\n"
         f"Variables persist between turns. Output is cut to {OUTPUT_CHARS} characters, so "
-        "print counts and short excerpts, never the whole text."
+        "print counts and short excerpts, never the whole text.\n\nExample turn:\n"
+        "```python\nlines = context.splitlines()\n"
+        "hits = [line for line in lines if 'color=red;' in line]\n"
+        "print(len(lines), len(hits), hits[:2])\n```"
     )
     return [{"role": "system", "content": system},
-            {"role": "user", "content": f"Question: {question}\n\n{describe(context)}"}]
+            {"role": "user", "content": f"Question: {question}\n\n{describe(context)}\n\n"
+                                        "Write your first ```python code block."}]
 
 
 def describe(context: str) -> str:
