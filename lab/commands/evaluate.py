@@ -219,8 +219,12 @@ def _stats(p: SweepProgress) -> str:
 
 
 def _in_worker(work: Callable[[threading.Event], T]) -> T:
-    """Run in a worker thread so Ctrl-C cancels cleanly: the running run ends interrupted."""
-    cancel = threading.Event()
+    """Run in a worker thread so Ctrl-C cancels cleanly: the running run ends interrupted.
+
+    The wait is on an Event, not Thread.join: a KeyboardInterrupt inside join can leave the
+    thread looking finished while it still runs (CPython before 3.13), and the model would
+    then be closed under it."""
+    cancel, finished = threading.Event(), threading.Event()
     outcome: dict[str, Any] = {}
 
     def target() -> None:
@@ -228,16 +232,17 @@ def _in_worker(work: Callable[[threading.Event], T]) -> T:
             outcome["value"] = work(cancel)
         except Exception as exc:  # reported below, in the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
+    threading.Thread(target=target, daemon=True).start()
     try:
-        while worker.is_alive():
-            worker.join(0.2)
+        while not finished.wait(0.2):
+            pass
     except KeyboardInterrupt:
         cancel.set()
         console.print("stopping: the current run is saved as interrupted")
-        worker.join()
+        finished.wait()
     if "error" in outcome:
         fail(f"the sweep stopped: {outcome['error']}")
     return outcome["value"]

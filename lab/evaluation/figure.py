@@ -20,28 +20,37 @@ class FigureError(RuntimeError):
 
 def scaling_figure(rows: Sequence[Row], title: str = "") -> Figure:
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 
     figure = go.Figure()
     prefix = _prefixes(rows)
+    palette = qualitative.Plotly
+    colors: dict[str, str] = {}
     for (_, _, name), points in _series(rows).items():
         points = sorted(points, key=lambda r: r.tokens)
+        oracle = points[0].metric == "pass@k"
+        color = colors.setdefault(points[0].strategy, palette[len(colors) % len(palette)])
         figure.add_trace(go.Scatter(
             x=[r.tokens for r in points],
             y=[r.accuracy for r in points],
-            mode="lines+markers",
+            mode="lines+markers" if oracle else "lines+markers+text",
             name=prefix(points[0]) + name,
-            line={"dash": "dash"} if points[0].metric == "pass@k" else {},
-            error_y={"type": "data", "symmetric": False,
+            line={"color": color, "dash": "dash", "width": 1} if oracle else {"color": color},
+            marker={"color": color, "size": 5 if oracle else 8},
+            error_y={"type": "data", "symmetric": False, "thickness": 1 if oracle else 1.5,
                      "array": [(r.high or 0) - (r.accuracy or 0) for r in points],
                      "arrayminus": [(r.accuracy or 0) - (r.low or 0) for r in points]},
-            text=[_hover(r) for r in points],
-            hovertemplate="%{text}<extra></extra>",
+            text=[r.label for r in points],
+            textposition="top left",
+            textfont={"size": 10, "color": color},
+            hovertext=[_hover(r) for r in points],
+            hoverinfo="text",
         ))
     figure.update_layout(
         title=title or None,
-        xaxis={"title": "mean generated tokens per problem", "type": "log"},
-        yaxis={"title": "accuracy", "range": [0, 1.02]},
-        legend={"orientation": "v"},
+        xaxis={"title": "mean generated tokens per problem (log scale)", "type": "log",
+               "tickvals": _ticks(rows)},
+        yaxis={"title": "accuracy (95% interval)", "range": [0, 1.05]},
         template="plotly_white",
         margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
     )
@@ -83,6 +92,16 @@ def _prefixes(rows: Sequence[Row]) -> Callable[[Row], str]:
         return " · ".join(parts) + " · " if parts else ""
 
     return prefix
+
+
+def _ticks(rows: Sequence[Row]) -> list[float]:
+    """1-2-5 steps across the data: plain numbers on the log axis."""
+    values = [r.tokens for r in rows if r.tokens > 0]
+    if not values:
+        return []
+    low, high = min(values) / 2, max(values) * 2
+    steps = [m * 10**e for e in range(0, 8) for m in (1, 2, 5)]
+    return [v for v in steps if low <= v <= high]
 
 
 def _hover(row: Row) -> str:
