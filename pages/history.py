@@ -105,7 +105,8 @@ def page(ledger: Ledger) -> None:
         return
     runs = ledger.list_runs(limit=LIMIT, **filters(everything))
     st.caption(f"{len(runs)} of {len(everything)} runs. Select a row to open it.")
-    event = st.dataframe(table(runs), hide_index=True, width="stretch", height=280,
+    height = min(300, 36 * (len(runs) + 1) + 2)  # no empty rows under a short list
+    event = st.dataframe(table(runs), hide_index=True, width="stretch", height=height,
                          on_select="rerun", selection_mode="single-row", key="hist.table")
     pick_from_table(event, runs)
     exports(ledger, [r.id for r in runs])

@@ -130,7 +130,7 @@ def chain_title(node: Node, number: str) -> str:
 
 def chain_caption(node: Node) -> str:
     parts = [_plural(len(node.tokens), "token")]
-    if node.tokens:
+    if node.tokens and "mean-logprob" not in node.scores:
         parts.append(f"mean log-prob {sum(t.logprob for t in node.tokens) / len(node.tokens):.2f}")
     parts += [f"{name} {value:.3f}" for name, value in node.scores.items()]
     if node.finish_reason:
