@@ -69,9 +69,9 @@ def save_figure(figure: Figure, out: Path) -> None:
         figure.write_image(out, width=900, height=560, scale=2)
     except Exception as exc:  # kaleido missing, or it found no Chrome
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise FigureError(f"cannot write PNG ({detail[:160]}); PNG needs the kaleido package "
-                          f"and a Chrome or Chromium; write {out.with_suffix('.html').name} "
-                          "instead") from exc
+        raise FigureError(f"cannot write {out.name}: {detail[:160].rstrip(',.')} (PNG needs the "
+                          "kaleido package and a Chrome or Chromium); write "
+                          f"{out.with_suffix('.html').name} instead") from exc
 
 
 def _series(rows: Sequence[Row]) -> dict[tuple[str, str, str], list[Row]]:
