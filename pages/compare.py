@@ -9,7 +9,7 @@ from lab.ui import state
 from lab.ui.controls import budget_input, default, param_controls, problem_picker
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.render import View, render_trace
-from lab.ui.runner import LiveRun, RunBatch, RunSpec, context_problem
+from lab.ui.runner import LiveRun, RunBatch, RunSpec, cannot_start
 
 BATCH = "cmp.batch"
 MAX_STRATEGIES = 4
@@ -43,9 +43,9 @@ if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.r
              disabled=running or not ready) and problem is not None:
     model = state.current_model()
     specs = [RunSpec(name, problem, params[name], budget) for name in chosen]
-    problems = [p for p in (context_problem(model.engine, s) for s in specs) if p] if model else []
+    problems = [p for p in (cannot_start(model.engine, s) for s in specs) if p] if model else []
     for text in problems:
-        st.error(f"**This run does not fit.** {text}")
+        st.error(f"**This run cannot start.** {text}")
     if model is not None and not problems:
         batch = RunBatch(specs, model.engine, state.ledger_or_error(), state.model_slot())
         st.session_state[BATCH] = batch.start()

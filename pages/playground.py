@@ -15,7 +15,7 @@ from lab.ui.controls import (
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.presets import apply_pending_preset
 from lab.ui.render import View, render_trace
-from lab.ui.runner import RunBatch, RunSpec, context_problem
+from lab.ui.runner import RunBatch, RunSpec, cannot_start
 
 BATCH = "pg.batch"
 
@@ -46,9 +46,9 @@ color_tokens = buttons[1].toggle("Colour tokens by log-prob", key="pg.color")
 if run_clicked and problem is not None:
     model = state.current_model()
     spec = RunSpec(strategy.name, problem, params, budget)
-    problem_text = context_problem(model.engine, spec) if model is not None else None
+    problem_text = cannot_start(model.engine, spec) if model is not None else None
     if problem_text:
-        st.error(f"**This run does not fit.** {problem_text}")
+        st.error(f"**This run cannot start.** {problem_text}")
     elif model is not None:
         batch = RunBatch([spec], model.engine, state.ledger_or_error(), state.model_slot())
         st.session_state[BATCH] = batch.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def test_run_too_large_for_the_context_is_refused(scripted: ScriptedEngine):
     at = open_app()
     set_param(at, "self-consistency", "max_tokens", 512)
     at.button(key="pg.run").click().run()
-    assert any("does not fit" in e and "context holds 100" in e for e in texts(at.error))
+    assert any("cannot start" in e and "context holds 100" in e for e in texts(at.error))
     assert "pg.batch" not in at.session_state
 
 
@@ -213,3 +214,23 @@ def test_learn_opens_the_playground_with_a_preset(scripted: ScriptedEngine):
     assert not at.exception
     assert at.selectbox(key="pg.strategy").value == "self-consistency"
     assert at.number_input(key="pg.self-consistency.n").value == 5
+
+
+def test_a_second_session_waits_for_the_model(scripted: ScriptedEngine):
+    scripted.delay_s = 0.05
+    first, second = open_app(), open_app()
+    for at in (first, second):
+        set_param(at, "self-consistency", "n", 2)
+    first.button(key="pg.run").click().run()
+    second.button(key="pg.run").click().run()
+    waiting = second.session_state["pg.batch"].runs[0]
+    for _ in range(100):
+        if waiting.phase == "waiting":
+            break
+        time.sleep(0.05)
+    second.run()
+    assert any("Waiting for the model" in i for i in texts(second.info))
+    first.button(key="pg-stop").click().run()
+    finish(first, "pg.batch")
+    finish(second, "pg.batch")
+    assert waiting.trace.status == "complete"

@@ -153,12 +153,17 @@ class RunBatch:
 
 
 # -- checks before a run ---------------------------------------------------------------------
-def context_problem(engine: Engine, spec: RunSpec) -> str | None:
-    """Why the run cannot fit the model's context (or its params are invalid), else None."""
+def cannot_start(engine: Engine, spec: RunSpec) -> str | None:
+    """Why the run cannot start (invalid params, a judge model the app lacks, too large for
+    the model's context), else None."""
+    strategy = get_strategy(spec.strategy)
     try:
-        params = get_strategy(spec.strategy).validate(spec.params)
+        params = strategy.validate(spec.params)
     except ParamError as exc:
-        return str(exc)
+        return f"Invalid settings: {exc}."
+    if "judge" in strategy.scorers_used(params):
+        return ("The judge scorer needs a second model, which the app does not load: choose "
+                "another scorer, or use `lab solve --judge-model NAME`.")
     search = spec.strategy in SEARCHES
     style = "steps" if search else params.get("prompt", "cot")
     prompt = engine.count_tokens(engine.format_prompt(solve_messages(spec.problem, style)))
@@ -170,7 +175,8 @@ def context_problem(engine: Engine, spec: RunSpec) -> str | None:
     need = prompt + max(per_sequence, at_once)
     if need <= engine.n_ctx:
         return None
-    return (f"This run needs up to {need:,} tokens of context ({prompt:,} prompt + "
+    return (f"Too large for the model's context: this run needs up to {need:,} tokens "
+            f"({prompt:,} prompt + "
             f"{need - prompt:,} generated at once), but the model's context holds "
             f"{engine.n_ctx:,}. Lower the tokens per chain, the number of samples, or the "
             "token budget.")
