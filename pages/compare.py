@@ -7,6 +7,7 @@ import streamlit as st
 from lab.strategies.registry import get_strategy, list_strategies
 from lab.ui import state
 from lab.ui.controls import budget_input, default, param_controls, problem_picker
+from lab.ui.entry import ensure_entrypoint
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.render import View, render_trace
 from lab.ui.runner import LiveRun, RunBatch, RunSpec, cannot_start
@@ -14,6 +15,7 @@ from lab.ui.runner import LiveRun, RunBatch, RunSpec, cannot_start
 BATCH = "cmp.batch"
 MAX_STRATEGIES = 4
 
+ensure_entrypoint()
 st.title("Compare")
 st.caption("Run strategies one after another on the shared model, on the same problem and "
            "with the same token budget, and see what each bought.")

@@ -12,6 +12,7 @@ from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
 from lab.ui import state
+from lab.ui.entry import ensure_entrypoint
 from lab.ui.render import View, problem_box, render_trace
 
 OPEN = "hist.open"
@@ -19,6 +20,7 @@ LIMIT = 1000
 ANY = "any"
 CORRECT = {ANY: None, "correct": True, "wrong": False}
 
+ensure_entrypoint()
 st.title("History")
 
 

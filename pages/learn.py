@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab.ui.entry import ensure_entrypoint
 from lab.ui.presets import CATEGORIES, request_preset
 
+ensure_entrypoint()
 st.title("Learn")
 st.caption("Inference-time scaling: spend more compute when answering, instead of training a "
            "bigger model. Each section opens the Playground set up to show it.")

@@ -12,6 +12,7 @@ from lab.ui.controls import (
     problem_picker,
     strategy_picker,
 )
+from lab.ui.entry import ensure_entrypoint
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.presets import apply_pending_preset
 from lab.ui.render import View, render_trace
@@ -19,6 +20,7 @@ from lab.ui.runner import RunBatch, RunSpec, cannot_start
 
 BATCH = "pg.batch"
 
+ensure_entrypoint()
 apply_pending_preset("pg")
 st.title("Playground")
 st.caption("Pick a problem, a strategy and a budget, press Run, and watch the model think.")

@@ -16,10 +16,12 @@ from lab.strategies.registry import list_strategies
 from lab.tasks.problem import Problem
 from lab.ui import scaling, state
 from lab.ui.controls import default
+from lab.ui.entry import ensure_entrypoint
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
 
 KNOBS = ("n", "width", "iterations", "rounds", "budget")
 
+ensure_entrypoint()
 st.title("Scaling")
 st.caption("How does accuracy grow with compute? Sweep strategies over a ladder of budgets on "
            "a sample of problems. Sweeps run in the background, and a stopped one resumes "

@@ -86,7 +86,7 @@ def page(app_url: str, capsys: pytest.CaptureFixture[str]):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport=VIEWPORT)
         page.set_default_timeout(60_000)
-        page.goto(app_url)
+        page.goto(f"{app_url}/learn")  # a deep link as the server's first visit
         yield page
         browser.close()
 
@@ -108,7 +108,9 @@ def set_number(page, label: str, value: int) -> None:
 
 
 def test_self_consistency_end_to_end(page):
-    page.get_by_role("heading", name="Playground", exact=True).wait_for()
+    page.get_by_role("heading", name="Learn", exact=True).wait_for()
+    page.get_by_text("Every run is stored in:").wait_for()  # app.py's sidebar: navigation is on
+    open_page(page, "Playground")
     page.get_by_text("Correct answer:").wait_for()  # the first problem of a built-in set
     set_number(page, "n", 3)
     set_number(page, "max tokens", 24)
