@@ -234,3 +234,18 @@ def test_a_second_session_waits_for_the_model(scripted: ScriptedEngine):
     finish(first, "pg.batch")
     finish(second, "pg.batch")
     assert waiting.trace.status == "complete"
+
+
+def test_problem_from_a_dataset_file(scripted: ScriptedEngine, tmp_path: Path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"question": "What is 10 + 8?", "answer": "18"}\n'
+                    '{"question": "What is 2 + 2?", "answer": "4"}\n')
+    at = open_app()
+    at.radio(key="pg.source").set_value("Dataset file").run()
+    at.text_input(key="pg.file").set_value(str(data)).run()
+    assert not at.error, texts(at.error)
+    assert "What is 10 + 8?" in texts(at.markdown)
+    at.selectbox(key="pg.strategy").set_value("cot").run()
+    at.button(key="pg.run").click().run()
+    batch = finish(at, "pg.batch")
+    assert batch.runs[0].trace.problem.gold == "18" and batch.runs[0].trace.correct is True

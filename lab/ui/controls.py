@@ -14,6 +14,7 @@ import streamlit as st
 from lab.strategies.base import Strategy
 from lab.strategies.params import BUDGET_MAX, Param
 from lab.strategies.registry import get_strategy, list_strategies
+from lab.tasks.datasets import FILE_KINDS
 from lab.tasks.problem import AnswerKind, Problem
 from lab.ui.problems import (
     ProblemSetError,
@@ -83,8 +84,18 @@ def _file_problem(prefix: str) -> Problem | None:
     if not path.strip():
         st.caption("Give the path of a problem file on this machine.")
         return None
-    problems = _load_or_error(path.strip())
-    return _pick(problems, f"{prefix}.problem.file.{path.strip()}") if problems else None
+    spec = file_spec(path.strip())
+    problems = _load_or_error(spec)
+    return _pick(problems, f"{prefix}.problem.file.{spec}") if problems else None
+
+
+def file_spec(path: str) -> str:
+    """KIND:PATH for the problem loader; a bare .jsonl or .csv path gets its kind."""
+    kind = path.partition(":")[0]
+    if kind in FILE_KINDS:
+        return path
+    suffix = path.rsplit(".", 1)[-1].lower()
+    return f"{suffix}:{path}" if suffix in ("jsonl", "csv") else path
 
 
 def _own_problem(prefix: str) -> Problem | None:
