@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from lab.ui.runner import LiveRun, RunBatch
 
+log = logging.getLogger(__name__)
 REDRAW_S = 0.3
 WAITING = ("Waiting for the model: another session's run is using it. "
            "This run starts as soon as it finishes.")
@@ -35,7 +37,10 @@ def show_batch(batch: RunBatch | None, key: str, draw: Draw) -> None:
                      icon=":material/stop_circle:", disabled=stopping):
             batch.stop()
             st.toast("Stopping the run…")
-        draw(batch, True)
+        try:
+            draw(batch, True)
+        except Exception:  # a frame caught the trace mid-change: the next one redraws it
+            log.exception("live redraw failed")
 
     live()
 

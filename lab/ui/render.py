@@ -132,7 +132,7 @@ def chain_caption(node: Node) -> str:
     parts = [_plural(len(node.tokens), "token")]
     if node.tokens and "mean-logprob" not in node.scores:
         parts.append(f"mean log-prob {sum(t.logprob for t in node.tokens) / len(node.tokens):.2f}")
-    parts += [f"{name} {value:.3f}" for name, value in node.scores.items()]
+    parts += [f"{name} {value:.3f}" for name, value in dict(node.scores).items()]
     if node.finish_reason:
         parts.append(f"ended: {node.finish_reason}")
     return " · ".join(parts)
@@ -205,7 +205,7 @@ def votes_chart(trace: Trace, view: View) -> None:
     if not trace.votes:
         st.caption("No votes yet: they appear as chains finish.")
         return
-    items = sorted(trace.votes.items(), key=lambda kv: -kv[1])
+    items = sorted(dict(trace.votes).items(), key=lambda kv: -kv[1])
     winner = _winning_group(trace) or (items[0][0] if view.live else None)
     correct = [answer_is_correct(trace.problem, answer) is True for answer, _ in items]
     st.plotly_chart(votes_figure(items, winner, correct, view.live), key=f"{view.key}-votes",
@@ -256,12 +256,13 @@ def candidates_table(trace: Trace) -> None:
 
 def candidate_rows(trace: Trace) -> list[dict[str, object]]:
     nodes = _nodes(trace, CANDIDATE_KINDS)
-    scorers = sorted({name for n in nodes for name in n.scores})
+    scores = {n.id: dict(n.scores) for n in nodes}  # copies: a live run may be adding some
+    scorers = sorted({name for values in scores.values() for name in values})
     numbers = _chain_numbers(nodes)
     rows = []
     for node in nodes:
         row: dict[str, object] = {"candidate": numbers[node.id], "answer": node.answer or "—"}
-        row.update({name: round(node.scores[name], 3) if name in node.scores else None
+        row.update({name: round(scores[node.id][name], 3) if name in scores[node.id] else None
                     for name in scorers})
         row["decision"] = ("★ chosen" if node.chosen else STATUS_LABEL[node.status]) or "—"
         row["why"] = why(node, trace)

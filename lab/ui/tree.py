@@ -29,9 +29,10 @@ def tree_nodes(trace: Trace) -> list[Node]:
 def value_of(node: Node, scorer: str | None) -> float | None:
     if isinstance(node.meta.get("value"), int | float) and node.kind != NodeKind.PROMPT:
         return float(node.meta["value"])
-    if scorer and scorer in node.scores:
-        return node.scores[scorer]
-    return next(iter(node.scores.values()), None)
+    scores = dict(node.scores)  # a copy: a live run may be adding to it
+    if scorer and scorer in scores:
+        return scores[scorer]
+    return next(iter(scores.values()), None)
 
 
 def layout(nodes: Sequence[Node]) -> Positions:
