@@ -45,12 +45,13 @@ if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.r
              disabled=running or not ready) and problem is not None:
     model = state.current_model()
     specs = [RunSpec(name, problem, params[name], budget) for name in chosen]
-    problems = [p for p in (cannot_start(model.engine, s) for s in specs) if p] if model else []
-    for text in problems:
-        st.error(f"**This run cannot start.** {text}")
-    if model is not None and not problems:
+    reasons = [r for r in (cannot_start(model.engine, s) for s in specs) if r] if model else []
+    for reason in reasons:
+        st.error(f"**This run cannot start.** {reason}")
+    if model is not None and not reasons:
         batch = RunBatch(specs, model.engine, state.ledger_or_error(), state.model_slot())
         st.session_state[BATCH] = batch.start()
+        st.rerun()  # redraw with Run disabled while the batch runs
 
 
 def summary(runs: list[LiveRun]) -> list[dict[str, object]]:

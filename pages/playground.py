@@ -48,12 +48,13 @@ color_tokens = buttons[1].toggle("Colour tokens by log-prob", key="pg.color")
 if run_clicked and problem is not None:
     model = state.current_model()
     spec = RunSpec(strategy.name, problem, params, budget)
-    problem_text = cannot_start(model.engine, spec) if model is not None else None
-    if problem_text:
-        st.error(f"**This run cannot start.** {problem_text}")
+    reason = cannot_start(model.engine, spec) if model is not None else None
+    if reason:
+        st.error(f"**This run cannot start.** {reason}")
     elif model is not None:
         batch = RunBatch([spec], model.engine, state.ledger_or_error(), state.model_slot())
         st.session_state[BATCH] = batch.start()
+        st.rerun()  # redraw with Run disabled while the batch runs
 
 
 def draw(batch: RunBatch, live: bool) -> None:

@@ -103,6 +103,7 @@ def launch(ledger: Ledger) -> None:
     if model is not None:
         scaling.start(settings.experiment, cells, model.engine, ledger)
         st.session_state["sc.watch"] = settings.experiment
+        st.rerun()  # redraw with the button disabled and the progress bar
 
 
 def watch() -> None:
