@@ -229,12 +229,13 @@ def test_the_sandbox_dies_with_the_lab(tmp_path: Path):
         from lab.sandbox import Sandbox, SandboxLimits
         box = Sandbox("", lambda p, c: p, SandboxLimits(timeout_s=30, grace_s=30))
         box.run("1")
-        print(box._child.proc.pid, flush=True)
+        print(box._child.proc.pid, box.workdir, flush=True)
         box.run("import time\\nwhile True:\\n    try:\\n        time.sleep(60)\\n"
                 "    except BaseException:\\n        pass")
     """))
     lab = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
-    outer = int(lab.stdout.readline())
+    pid, workdir = lab.stdout.readline().split()
+    outer = int(pid)
     inner = Path(f"/proc/{outer}/task/{outer}/children").read_text().split()
     time.sleep(0.3)
     lab.kill()
@@ -244,6 +245,9 @@ def test_the_sandbox_dies_with_the_lab(tmp_path: Path):
     while time.monotonic() < deadline and any(_alive(int(p)) for p in [outer, *inner]):
         time.sleep(0.1)
     assert not any(_alive(int(p)) for p in [outer, *inner])
+    # A killed lab cannot remove the working directory; nothing was written in it.
+    assert not any(Path(workdir).iterdir())
+    Path(workdir).rmdir()
 
 
 def _alive(pid: int) -> bool:
