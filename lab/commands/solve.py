@@ -21,7 +21,7 @@ MAX_SCORE_LINES = 12
 @click.command()
 @click.option("--strategy", "-s", "strategy_name", metavar="NAME",
               help="direct, cot, self-consistency, best-of-n, rejection, self-refine, "
-                   "beam-search, tree-search or confidence-vote.")
+                   "beam-search, tree-search, confidence-vote or recursive.")
 @click.option("--param", "-p", "param_items", multiple=True, metavar="NAME=VALUE",
               help="A strategy parameter (repeatable); see --list.")
 @click.option("--budget", type=int, default=None,

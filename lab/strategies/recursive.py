@@ -244,7 +244,8 @@ def opening_messages(question: str, context: str, depth: int, params: dict[str, 
         f"- call llm(prompt) to ask a language model about a piece of at most {piece_chars} "
         "characters (put the piece in the prompt); it returns the answer as a str. "
         "llm_batch(prompts) asks several and returns a list;"
-        f"{nested}\n- call final(answer) as soon as you know the answer: that ends the task.\n"
+        f"{nested}\n- call final(value) with the answer itself, e.g. final(42) or "
+        "final(len(hits)), as soon as you know it: that ends the task.\n"
         f"Variables persist between turns. Output is cut to {OUTPUT_CHARS} characters, so "
         "print counts and short excerpts, never the whole text.\n\nExample turn:\n"
         "```python\nlines = context.splitlines()\n"
@@ -274,7 +275,8 @@ def feedback(result: TurnResult | None, turns_left: int) -> str:
             parts.append(f"Error:\n{result.error.rstrip()}")
         if result.state_lost:
             parts.append("The sandbox was restarted: variables from earlier turns are gone.")
-    parts.append(f"{turns_left} turn(s) left. Call final(answer) as soon as you know it.")
+    parts.append(f"{turns_left} turn(s) left. Call final(value) with the answer itself, "
+                 "e.g. final(len(hits)), as soon as you know it.")
     return "\n\n".join(parts)
 
 
