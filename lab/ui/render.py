@@ -17,6 +17,7 @@ import streamlit as st
 
 from lab.strategies.trace import Node, NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks.problem import Problem
+from lab.ui import conversation
 from lab.ui.problems import answer_is_correct
 
 CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)
@@ -47,6 +48,8 @@ def render_trace(trace: Trace, view: View) -> None:
         from lab.ui.tree import search_tree  # plotly layout code, only for searches
 
         search_tree(trace, view)
+    if conversation.has_turns(trace):
+        conversation.repl_conversation(trace)
     chains(trace, view)
     compute_panel(trace, view)
 
