@@ -163,3 +163,17 @@ def test_corrupt_and_missing_gguf_are_clear_errors(tmp_path, smollm_path):
         LlamaCppEngine(truncated)
     with pytest.raises(ModelError, match="no such model file"):
         LlamaCppEngine(tmp_path / "absent.gguf")
+
+
+def test_more_samples_than_one_batch_run_in_groups(smollm_path):
+    engine = LlamaCppEngine(smollm_path, n_ctx=2048, n_seq_max=4)  # two sequences a batch
+    seen: set[int] = set()
+    params = SamplingParams(temperature=0.9, max_tokens=6, seed=11)
+    result = engine.generate(PROMPT, n=5, params=params, on_token=lambda i, t: seen.add(i))
+    assert [c.index for c in result.completions] == [0, 1, 2, 3, 4]
+    assert [c.seed for c in result.completions] == [11, 12, 13, 14, 15]
+    assert seen == {0, 1, 2, 3, 4}
+    # each sample is the one its seed gives, whatever group it was drawn in
+    alone = engine.generate(PROMPT, n=1, params=params, seeds=[14])
+    assert alone.texts[0] == result.texts[3]
+    engine.close()

@@ -176,9 +176,33 @@ class LlamaCppEngine(Engine):
                               f"{self.n_ctx} tokens: shorten the prompt or lower max_tokens")
 
     # -- generation ---------------------------------------------------------------------
+    @property
+    def max_batch_sequences(self) -> int:
+        """Sequences decoded together; larger requests run in groups of this size."""
+        return self.options.n_seq_max // 2  # the other half holds the cache between requests
+
     def _continue(self, prompt: Prompt, prefixes: list[str], params: SamplingParams,
                   seeds: list[int], on_token: TokenCallback | None,
                   cancel: threading.Event | None) -> Generation:
+        size = self.max_batch_sequences
+        if len(prefixes) <= size:
+            return self._continue_group(prompt, prefixes, params, seeds, on_token, cancel)
+        parts: list[Generation] = []
+        for start in range(0, len(prefixes), size):
+            shifted = (None if on_token is None
+                       else lambda i, token, start=start: on_token(i + start, token))
+            try:
+                part = self._continue_group(prompt, prefixes[start:start + size], params,
+                                            seeds[start:start + size], shifted, cancel)
+            except GenerationCancelled as exc:
+                parts.append(_shifted(exc.partial, start))
+                raise GenerationCancelled(_merged(parts)) from None
+            parts.append(_shifted(part, start))
+        return _merged(parts)
+
+    def _continue_group(self, prompt: Prompt, prefixes: list[str], params: SamplingParams,
+                        seeds: list[int], on_token: TokenCallback | None,
+                        cancel: threading.Event | None) -> Generation:
         base = self.prompt_tokens(prompt)
         targets = [base + (self.tokenize(p, special=False) if p else []) for p in prefixes]
         self._check_fits(targets, params.max_tokens)
@@ -266,3 +290,19 @@ class LlamaCppEngine(Engine):
                 stats = token_stats(first[0], logits, self.n_vocab, 0, self._piece)
                 result[candidate] = stats.logprob
             return result
+
+
+def _shifted(generation: Generation, start: int) -> Generation:
+    for completion in generation.completions:
+        completion.index += start
+    return generation
+
+
+def _merged(parts: list[Generation]) -> Generation:
+    return Generation(
+        completions=[c for part in parts for c in part.completions],
+        prompt_tokens=sum(p.prompt_tokens for p in parts),
+        prompt_tokens_decoded=sum(p.prompt_tokens_decoded for p in parts),
+        prompt_s=sum(p.prompt_s for p in parts),
+        generate_s=sum(p.generate_s for p in parts),
+    )
