@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from lab import models as registry
 from lab.commands.common import fail, print_json
@@ -29,7 +29,8 @@ def list_command(as_json: bool) -> None:
         print_json([{"name": r.name, "present": r.present, "size": r.size, "path": str(r.path),
                      "known": r.known is not None} for r in rows])
         return
-    table = Table("name", "model", "size", "present", "path")
+    table = Table(Column("name", no_wrap=True), "model", Column("size", no_wrap=True), "present",
+                  Column("path", overflow="fold"))
     for r in rows:
         size = r.size if r.present else (r.known.size if r.known else None)
         table.add_row(r.name, r.known.title if r.known else "(local file)",
