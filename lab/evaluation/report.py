@@ -81,7 +81,11 @@ def summarize(ledger: Ledger, experiment: str,
         if pick_of(key[2]) is not None:
             extra = (ladders or {}).get(key[2], ())
             rows += _derived_rows(ledger, key, runs, labels[key], extra)
-    rows.sort(key=_order)
+    first: dict[str, int] = {}  # strategies in the order the experiment first ran them
+    for row in sorted(rows, key=lambda r: min(r.run_ids)):
+        first.setdefault(row.strategy, len(first))
+    rows.sort(key=lambda r: (r.problem_set, r.model, first[r.strategy], r.metric == "pass@k",
+                             r.tokens))
     return rows
 
 
@@ -174,10 +178,6 @@ def _derived_row(key: ConfigKey, runs: list[RunSummary], label: dict[str, Any],
 
 def _text(label: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={value}" for name, value in label.items())
-
-
-def _order(row: Row) -> tuple[Any, ...]:
-    return (row.problem_set, row.model, row.strategy, row.metric == "pass@k", row.tokens)
 
 
 # -- text ----------------------------------------------------------------------------------
