@@ -27,7 +27,7 @@ from lab.store.convert import params_key
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError, check_budget
 from lab.strategies.registry import get_strategy
-from lab.strategies.trace import EventKind, Trace, TraceEvent
+from lab.strategies.trace import EventKind, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import Problem
 
 BUDGET = "budget"  # a sweep over the token budget rather than a parameter
@@ -117,11 +117,11 @@ def build_configs(spec: SweepSpec) -> list[Config]:
     """Every strategy with every combination of the sweeps it has (ParamError if a sweep or
     parameter fits no strategy, or a value is out of range)."""
     check_budget(spec.budget)
+    _check_used(spec, [s.name for s in spec.strategies])
     configs: dict[tuple[str, str, int | None], Config] = {}
     for strategy in spec.strategies:
         for config in _configs_of(strategy, spec):
             configs.setdefault(config.key, config)
-    _check_used(spec, [s.name for s in spec.strategies])
     return list(configs.values())
 
 
@@ -165,10 +165,10 @@ def _check_used(spec: SweepSpec, strategies: Sequence[str]) -> None:
 # -- running -------------------------------------------------------------------------------
 def stored_run(cell: Cell, ledger: Ledger, experiment: str, model: str) -> int | None:
     """The complete run of this cell already in the experiment, if any."""
-    c = cell.config
-    return ledger.find_run(strategy=c.strategy, params=c.params, problem_set=cell.problem.source,
-                           problem_id=cell.problem.id, model=model, seed=int(
-                               c.params.get("seed", 0)), budget=c.budget, experiment=experiment)
+    c, problem = cell.config, cell.problem
+    return ledger.find_run(strategy=c.strategy, params=c.params, problem_set=problem.source,
+                           problem_id=problem.id, model=model, seed=int(c.params.get("seed", 0)),
+                           budget=c.budget, experiment=experiment)
 
 
 def pending_cells(cells: Sequence[Cell], ledger: Ledger, experiment: str,
@@ -208,10 +208,10 @@ def run_sweep(
             break
         trace, run_id = _run_cell(cell, engine, ledger, experiment, progress, notify, cancel)
         result.run_ids.append(run_id)
-        if trace.status == "interrupted":
+        if trace.status == TraceStatus.INTERRUPTED:
             result.interrupted = True
             break
-        result.failed += trace.status == "failed"
+        result.failed += trace.status == TraceStatus.FAILED
         progress.failed = result.failed
         _count(progress, trace.correct)
         _cell_done(progress, left, cell)
