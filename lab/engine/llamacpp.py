@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp as ll
+import numpy as np
 
 from lab import config
 from lab.engine.base import (
@@ -33,7 +34,7 @@ from lab.engine.base import (
 )
 from lab.engine.chat import ChatFormat
 from lab.engine.kvcache import SequenceCache
-from lab.engine.sequence import SequenceState, token_stats
+from lab.engine.sequence import SequenceState, logits_array, token_stats
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -214,8 +215,6 @@ class LlamaCppEngine(Engine):
         try:
             self._generate_loop(states, rows, params, on_token, cancel)
         finally:
-            for state in states:
-                state.free_sampler()
             self._cache.cached = {s.seq_id: s.cached_tokens() for s in states}
         generation = Generation(
             completions=[s.completion(prefixes[s.seq_id]) for s in states],
@@ -234,13 +233,13 @@ class LlamaCppEngine(Engine):
         live = list(states)
         while live:
             for state in live:
-                token_id = ll.llama_sampler_sample(state.sampler, self._ctx, rows[state.seq_id])
+                logits = self._logits(rows[state.seq_id])
+                peak = float(logits.max())
+                token_id = state.sampler.sample(logits, peak)
                 if ll.llama_vocab_is_eog(self._vocab, token_id):
                     state.finish("eos")
                     continue
-                logits = ll.llama_get_logits_ith(self._ctx, rows[state.seq_id])
-                token = token_stats(token_id, logits, self.n_vocab, params.top_logprobs,
-                                    self._piece)
+                token = token_stats(token_id, logits, params.top_logprobs, self._piece, peak)
                 state.append(token)  # may finish it (stop string, max tokens)
                 if on_token is not None and on_token(state.seq_id, token) is True:
                     state.finish("stopped")  # the caller asked to cut this sequence here
@@ -256,6 +255,9 @@ class LlamaCppEngine(Engine):
             for row, state in enumerate(live):
                 state.mark_decoded()
                 rows[state.seq_id] = row
+
+    def _logits(self, row: int) -> np.ndarray:
+        return logits_array(ll.llama_get_logits_ith(self._ctx, row), self.n_vocab)
 
     # -- scoring ------------------------------------------------------------------------
     def score(self, prompt: Prompt, continuation: str | Sequence[int]) -> list[Token]:
@@ -273,21 +275,20 @@ class LlamaCppEngine(Engine):
             tokens = []
             for i, token_id in enumerate(cont):
                 row = self._cache.logit_rows[(0, len(base) - 1 + i)]
-                logits = ll.llama_get_logits_ith(self._ctx, row)
-                tokens.append(token_stats(token_id, logits, self.n_vocab, 0, self._piece))
+                tokens.append(token_stats(token_id, self._logits(row), 0, self._piece))
             return tokens
 
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
             base = self.prompt_tokens(prompt)
             self._cache.prepare([base], [len(base) - 1])
-            logits = ll.llama_get_logits_ith(self._ctx, self._cache.logit_rows[(0, len(base) - 1)])
+            logits = self._logits(self._cache.logit_rows[(0, len(base) - 1)])
             result = {}
             for candidate in candidates:
                 first = self.tokenize(candidate, special=False)[:1]
                 if not first:
                     raise ValueError(f"candidate {candidate!r} has no tokens")
-                stats = token_stats(first[0], logits, self.n_vocab, 0, self._piece)
+                stats = token_stats(first[0], logits, 0, self._piece)
                 result[candidate] = stats.logprob
             return result
 

@@ -8,34 +8,79 @@ import ctypes
 import math
 from collections.abc import Callable
 
-import llama_cpp as ll
 import numpy as np
 
 from lab.engine.base import Completion, SamplingParams, Token
 
-
-def make_sampler(params: SamplingParams, seed: int) -> ll.llama_sampler_p:
-    chain = ll.llama_sampler_chain_init(ll.llama_sampler_chain_default_params())
-    if params.temperature <= 0:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_greedy())
-        return chain
-    if params.top_k > 0:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_k(params.top_k))
-    if params.top_p < 1.0:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_top_p(params.top_p, 1))
-    if params.min_p > 0.0:
-        ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_min_p(params.min_p, 1))
-    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_temp(params.temperature))
-    ll.llama_sampler_chain_add(chain, ll.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-    return chain
+# Sampling draws u in [0, total weight) and maps it first onto the tokens that carry
+# almost all the weight, then (rarely) onto the rest: an exact draw that avoids a cumulative
+# sum over the whole vocabulary, the step that made per-token sampling cost as much as a
+# tenth of a batched decode step.
+HEAVY = 1e-6  # weight, relative to the most likely token, of a token worth visiting first
+TAIL = 1e-9  # raw probability ratio below which a token is left out of top-k/top-p/min-p
 
 
-def token_stats(token_id: int, logits_ptr: ctypes._Pointer, n_vocab: int, top_k: int,
-                piece: Callable[[int], bytes]) -> Token:
+class Sampler:
+    """Greedy, or top-k, top-p and min-p (on the raw distribution, as llama.cpp's chain
+    applies them) then temperature, drawn with this sequence's own random generator."""
+
+    def __init__(self, params: SamplingParams, seed: int):
+        self.params = params
+        self.rng = np.random.default_rng(seed & 0xFFFFFFFF)
+
+    def sample(self, logits: np.ndarray, peak: float) -> int:
+        p = self.params
+        if p.temperature <= 0:
+            return int(logits.argmax())
+        ids = self._truncated(logits, peak) if _truncates(p) else None
+        values = logits if ids is None else logits[ids]
+        weights = np.exp((values - peak) / p.temperature)
+        u = self.rng.random() * float(weights.sum(dtype=np.float64))
+        heavy = np.flatnonzero(weights > HEAVY)
+        cumulative = np.cumsum(weights[heavy], dtype=np.float64)
+        if u < cumulative[-1]:
+            index = int(heavy[np.searchsorted(cumulative, u, side="right")])
+        else:
+            u -= cumulative[-1]
+            light = np.flatnonzero(weights <= HEAVY)
+            cumulative = np.cumsum(weights[light], dtype=np.float64)
+            index = int(light[min(int(np.searchsorted(cumulative, u, side="right")),
+                                  len(light) - 1)])
+        return index if ids is None else int(ids[index])
+
+    def _truncated(self, logits: np.ndarray, peak: float) -> np.ndarray:
+        """Token ids left by top-k, top-p and min-p, most likely first."""
+        p = self.params
+        raw = np.exp(logits - peak)
+        total = float(raw.sum(dtype=np.float64))
+        ids = np.flatnonzero(raw > TAIL)
+        ids = ids[np.argsort(-logits[ids], kind="stable")]
+        if p.top_k > 0:
+            ids = ids[: p.top_k]
+        probs = raw[ids] / total
+        keep = len(ids)
+        if p.top_p < 1.0:
+            keep = min(keep, int(np.searchsorted(np.cumsum(probs), p.top_p)) + 1)
+        if p.min_p > 0.0:
+            keep = min(keep, max(1, int(np.count_nonzero(probs >= p.min_p * probs[0]))))
+        return ids[:keep]
+
+
+def _truncates(params: SamplingParams) -> bool:
+    return params.top_k > 0 or params.top_p < 1.0 or params.min_p > 0.0
+
+
+def logits_array(logits_ptr: ctypes._Pointer, n_vocab: int) -> np.ndarray:
+    """A view (no copy) of one output row of the last decode."""
+    return np.ctypeslib.as_array(logits_ptr, shape=(n_vocab,))
+
+
+def token_stats(token_id: int, logits: np.ndarray, top_k: int, piece: Callable[[int], bytes],
+                peak: float | None = None) -> Token:
     """Log-probability of `token_id` under the raw (temperature 1) distribution, with its
     entropy, self-certainty and the `top_k` best alternatives."""
-    logits = np.ctypeslib.as_array(logits_ptr, shape=(n_vocab,))
-    peak = float(logits.max())
+    n_vocab = len(logits)
+    peak = float(logits.max()) if peak is None else peak
     weights = np.exp(logits - peak)
     total = float(weights.sum())
     log_z = peak + math.log(total)
@@ -59,7 +104,7 @@ class SequenceState:
         self.prompt_tokens = prompt_tokens
         self.params = params
         self.seed = seed
-        self.sampler = make_sampler(params, seed)
+        self.sampler = Sampler(params, seed)
         self._piece = piece
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self.tokens: list[Token] = []
@@ -103,11 +148,6 @@ class SequenceState:
 
     def cached_tokens(self) -> list[int]:
         return self.prompt_tokens + [t.id for t in self.tokens[: self._decoded]]
-
-    def free_sampler(self) -> None:
-        if self.sampler is not None:
-            ll.llama_sampler_free(self.sampler)
-            self.sampler = None
 
     def completion(self, prefix: str) -> Completion:
         return Completion(index=self.seq_id, text=self.text, tokens=self.tokens,
