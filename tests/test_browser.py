@@ -122,6 +122,7 @@ def test_self_consistency_end_to_end(page):
         assert page.get_by_text(chain, exact=True).count() == 1
     assert page.get_by_text("Chain 4", exact=True).count() == 0
     page.get_by_role("heading", name="Votes").wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()  # Plotly draws after the heading
     assert page.locator(".js-plotly-plot").count() == 1  # the vote chart
     shoot(page, "1-playground")
 
@@ -129,6 +130,7 @@ def test_self_consistency_end_to_end(page):
     page.get_by_role("combobox", name="Open a run").click()
     page.get_by_role("option", name=re.compile(r"^#1 · self-consistency")).click()
     page.get_by_text("Chain 3", exact=True).wait_for()
+    page.locator(".js-plotly-plot").first.wait_for()
     assert page.locator(".js-plotly-plot").count() == 1
     shoot(page, "4-history")
 
