@@ -10,13 +10,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from lab.commands.common import fail, open_engine, print_json
+from lab.commands.common import fail, open_engine, print_json, run_cancellable
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
 
 if TYPE_CHECKING:
@@ -219,33 +219,12 @@ def _stats(p: SweepProgress) -> str:
 
 
 def _in_worker(work: Callable[[threading.Event], T]) -> T:
-    """Run in a worker thread so Ctrl-C cancels cleanly: the running run ends interrupted.
-
-    The wait is on an Event, not Thread.join: a KeyboardInterrupt inside join can leave the
-    thread looking finished while it still runs (CPython before 3.13), and the model would
-    then be closed under it."""
-    cancel, finished = threading.Event(), threading.Event()
-    outcome: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            outcome["value"] = work(cancel)
-        except Exception as exc:  # reported below, in the main thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
-
-    threading.Thread(target=target, daemon=True).start()
+    """Run in a worker thread so Ctrl-C cancels cleanly: the running run ends interrupted."""
     try:
-        while not finished.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        cancel.set()
-        console.print("stopping: the current run is saved as interrupted")
-        finished.wait()
-    if "error" in outcome:
-        fail(f"the sweep stopped: {outcome['error']}")
-    return outcome["value"]
+        return run_cancellable(work, lambda: console.print(
+            "stopping: the current run is saved as interrupted"))
+    except Exception as exc:
+        fail(f"the sweep stopped: {exc}")
 
 
 # -- output --------------------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import click
 from rich.console import Console
 
-from lab.commands.common import fail, open_engine, print_json
+from lab.commands.common import fail, open_engine, print_json, run_cancellable
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
 from lab.strategies.trace import EventKind, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
@@ -95,25 +94,13 @@ def _run(run: Callable[..., Trace], problem: Problem, engine: Any, params: dict[
     ledger = Ledger()
     recorder = ledger.recorder()
     progress = _Progress(recorder)
-    cancel = threading.Event()
-    result: dict[str, Trace] = {}
-    worker = threading.Thread(
-        target=lambda: result.setdefault(
-            "trace", run(problem, engine, params, budget, progress, cancel, judge)),
-        daemon=True,
-    )
     with console.status(f"{engine.model_name}: running", spinner="dots") as status:
         progress.status = status
-        worker.start()
         try:
-            while worker.is_alive():
-                worker.join(0.2)
-        except KeyboardInterrupt:
-            cancel.set()
-            worker.join()
-    trace = result.get("trace")
-    if trace is None:
-        fail("the run ended without a trace (see the log above)")
+            trace = run_cancellable(
+                lambda cancel: run(problem, engine, params, budget, progress, cancel, judge))
+        except Exception as exc:  # the strategy's own errors end the trace as failed instead
+            fail(f"the run stopped: {exc}")
     try:
         _grade(trace)
     finally:
