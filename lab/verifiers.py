@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from lab.engine.base import Engine, Prompt, Token
-from lab.strategies import prompts
+from lab import prompts
 from lab.tasks.problem import Problem
 
 LOGPROB_SCORERS = ("mean-logprob", "lowest-window", "self-certainty")

@@ -11,7 +11,7 @@ from lab.ui import conversation
 
 
 def _draw(trace_json: str) -> None:
-    from lab.strategies.trace import Trace
+    from lab.trace import Trace
     from lab.ui.render import View, render_trace
 
     render_trace(Trace.from_json(trace_json), View(key="t"))

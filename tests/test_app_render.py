@@ -12,7 +12,7 @@ from test_app_support import answer_18
 from lab.engine.base import Token
 from lab.engine.scripted import ScriptedEngine
 from lab.strategies.registry import run_strategy
-from lab.strategies.trace import Node, NodeKind, NodeStatus
+from lab.trace import Node, NodeKind, NodeStatus
 from lab.tasks.problem import Problem
 from lab.ui import render, runner, tree
 from lab.ui.runner import RunBatch, RunSpec, cannot_start

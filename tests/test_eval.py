@@ -22,7 +22,7 @@ from lab.evaluation import (
 from lab.evaluation.resample import chains_of
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError
-from lab.strategies.trace import TraceStatus
+from lab.trace import TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
 
 PROBLEMS = [Problem(id=f"p{i}", question=f"What is {i} + {i}?", gold=str(2 * i),

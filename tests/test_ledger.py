@@ -19,7 +19,7 @@ from test_store_support import BACKENDS, backend_url, replay, sample_problem, sa
 
 from lab.store import Ledger, LedgerError, UnknownRun, migrations, schema
 from lab.store.db import parse_url
-from lab.strategies.trace import Trace, TraceStatus
+from lab.trace import Trace, TraceStatus
 
 
 @pytest.fixture(params=BACKENDS)

@@ -23,7 +23,7 @@ from test_store_support import BACKENDS, backend_url, replay, sample_problem, sa
 
 from lab.engine.base import Token
 from lab.store import Ledger
-from lab.strategies.trace import EventKind, Node, NodeKind, Trace, TraceEvent
+from lab.trace import EventKind, Node, NodeKind, Trace, TraceEvent
 
 HERE = Path(__file__).resolve().parent
 WORKERS = 4

@@ -9,7 +9,7 @@ import pytest
 
 from lab import config
 from lab.strategies import run_strategy
-from lab.strategies.trace import TraceStatus
+from lab.trace import TraceStatus
 from lab.tasks import longctx
 from lab.tasks.datasets import builtin_problems, load_set, to_jsonl
 from lab.tasks.grading import grade

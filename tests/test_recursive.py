@@ -14,7 +14,7 @@ import pytest
 from lab.engine.scripted import ScriptedEngine, ScriptedRequest
 from lab.strategies import run_strategy
 from lab.strategies.recursive import conversation, extract_code
-from lab.strategies.trace import NodeKind, NodeStatus, Trace, TraceStatus
+from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks import longctx
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem

@@ -7,7 +7,7 @@ from lab.engine.scripted import ScriptedEngine
 from lab.store.ledger import Ledger
 from lab.strategies import run_strategy
 from lab.strategies.recursive import conversation
-from lab.strategies.trace import NodeKind, TraceStatus
+from lab.trace import NodeKind, TraceStatus
 from lab.tasks.datasets import load_set
 
 FRESH = ("BI = [c for c in object.__subclasses__() if c.__name__ == 'BuiltinImporter'][0]\n"

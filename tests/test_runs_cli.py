@@ -13,7 +13,7 @@ from test_store_support import sample_problem, sample_trace
 
 from lab.cli import main
 from lab.store import Ledger
-from lab.strategies.trace import Trace, TraceStatus
+from lab.trace import Trace, TraceStatus
 
 
 def lab(*args: str) -> Result:

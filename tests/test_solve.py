@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from lab.cli import main
 from lab.engine.scripted import ScriptedEngine
-from lab.strategies.trace import Trace
+from lab.trace import Trace
 
 STRATEGY_NAMES = ("direct, cot, self-consistency, best-of-n, rejection, self-refine, "
                   "beam-search, tree-search, confidence-vote")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.engine.base import Token
-from lab.strategies.trace import (
+from lab.trace import (
     Compute,
     EventKind,
     Node,

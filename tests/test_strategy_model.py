@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lab.strategies.registry import STRATEGIES, run_strategy
-from lab.strategies.trace import EventKind, NodeStatus, Trace, TraceEvent, TraceStatus
+from lab.trace import EventKind, NodeStatus, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import Problem
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from test_strategy_support import run
 
 from lab.engine.scripted import ScriptedEngine, ScriptedReply, ScriptedRequest
-from lab.strategies.trace import NodeKind, NodeStatus
+from lab.trace import NodeKind, NodeStatus
 
 
 def two_step(request: ScriptedRequest) -> ScriptedReply:

@@ -6,7 +6,7 @@ from pytest import approx
 from test_strategy_support import by_seed, chains, run, solution
 
 from lab.engine.scripted import ScriptedEngine, ScriptedReply, ScriptedRequest
-from lab.strategies.trace import NodeKind, NodeStatus
+from lab.trace import NodeKind, NodeStatus
 
 
 def yes_if(*needles: str, high: float = 0.9, low: float = 0.2):

@@ -12,7 +12,7 @@ import pytest
 from lab.engine.scripted import ScriptedEngine, ScriptedReply, ScriptedRequest
 from lab.strategies.params import Param, ParamError, parse_assignments
 from lab.strategies.registry import STRATEGIES, get_strategy, run_strategy
-from lab.strategies.trace import EventKind, NodeKind, NodeStatus, Trace, TraceEvent, TraceStatus
+from lab.trace import EventKind, NodeKind, NodeStatus, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
 
 PROBLEM = Problem(id="t1", question="What is 6 * 7?", gold="42", kind=AnswerKind.NUMBER,

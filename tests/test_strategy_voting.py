@@ -6,7 +6,7 @@ from test_strategy_support import by_seed, chains, run, solution
 
 from lab.engine.scripted import ScriptedEngine, ScriptedReply
 from lab.strategies.confidence_vote import percentile
-from lab.strategies.trace import NodeStatus
+from lab.trace import NodeStatus
 
 
 def test_majority_wins_in_one_batched_call():

@@ -8,7 +8,7 @@ import pytest
 
 from lab.engine.base import Token
 from lab.engine.scripted import ScriptedEngine
-from lab.strategies import prompts
+from lab import prompts
 from lab.tasks.problem import AnswerKind, Problem
 from lab.verifiers import (
     Candidate,

@@ -14,7 +14,7 @@ from rich.tree import Tree
 
 from lab.commands.common import fail, print_json
 from lab.store import Ledger, LedgerError, RunSummary
-from lab.strategies.trace import Node, Trace, TraceStatus
+from lab.trace import Node, Trace, TraceStatus
 
 STATUSES = [str(s) for s in TraceStatus]
 T = TypeVar("T")

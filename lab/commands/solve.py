@@ -10,7 +10,7 @@ from rich.console import Console
 
 from lab.commands.common import fail, open_engine, print_json, run_cancellable
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
-from lab.strategies.trace import EventKind, Trace, TraceEvent, TraceStatus
+from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
 
 console = Console(stderr=True)

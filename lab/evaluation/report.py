@@ -29,7 +29,7 @@ from lab.evaluation.resample import chains_of, pick_of
 from lab.store.convert import params_key
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
-from lab.strategies.trace import Trace, TraceStatus
+from lab.trace import Trace, TraceStatus
 
 ConfigKey = tuple[str, str, str, str, int | None]  # model, set, strategy, params, budget
 ESTIMATORS: dict[str, Callable[[Sequence[Chain], int], Estimate]] = {

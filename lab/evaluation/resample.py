@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from lab.evaluation.estimators import Chain
-from lab.strategies.trace import NodeKind, Trace
+from lab.trace import NodeKind, Trace
 from lab.tasks.problem import Problem
 
 Pick = Literal["maj", "best"]

@@ -27,7 +27,7 @@ from lab.store.convert import params_key
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError, check_budget
 from lab.strategies.registry import get_strategy
-from lab.strategies.trace import EventKind, Trace, TraceEvent, TraceStatus
+from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import Problem
 
 BUDGET = "budget"  # a sweep over the token budget rather than a parameter

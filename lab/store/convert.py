@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from lab.store.schema import NodeRow, ProblemRow, RunRow, TokenRow
 from lab.store.tokens import PackedTokens, pack_tokens, unpack_tokens
-from lab.strategies.trace import Compute, Node, NodeKind, NodeStatus, Trace, TraceStatus
+from lab.trace import Compute, Node, NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
 
 

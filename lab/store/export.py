@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lab.store.queries import RunSummary
-from lab.strategies.trace import Trace
+from lab.trace import Trace
 
 Output = str | Path | TextIO
 

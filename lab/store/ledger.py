@@ -40,7 +40,7 @@ from lab.store.liveness import current_process, is_alive
 from lab.store.queries import RunSummary, run_filters, summary_from_row, summary_select
 from lab.store.recorder import Recorder
 from lab.store.schema import ExperimentRow, ModelRow, NodeRow, ProblemRow, RunRow, TokenRow
-from lab.strategies.trace import Node, Trace, TraceStatus
+from lab.trace import Node, Trace, TraceStatus
 
 
 class Ledger:

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from lab.store.errors import LedgerError, UnknownRun
-from lab.strategies.trace import EventKind, Node, Trace, TraceEvent
+from lab.trace import EventKind, Node, Trace, TraceEvent
 
 if TYPE_CHECKING:
     from lab.store.ledger import Ledger

@@ -16,7 +16,7 @@ _LAZY = {"run_strategy", "get_strategy", "list_strategies", "STRATEGIES"}
 
 
 def __getattr__(name: str) -> Any:
-    # Imported on first use, so `lab.strategies.trace` loads without every strategy.
+    # Imported on first use, so `lab.trace` loads without every strategy.
     if name in _LAZY:
         from lab.strategies import registry
 

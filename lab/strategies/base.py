@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from lab.engine.base import Engine, EngineError, SamplingParams
 from lab.strategies.context import BudgetExhausted, RunCancelled, RunContext, StrategyError
 from lab.strategies.params import Param, check_budget, validate_params
-from lab.strategies.trace import EventCallback, EventKind, Trace, TraceStatus
+from lab.trace import EventCallback, EventKind, Trace, TraceStatus
 from lab.tasks.problem import Problem
 from lab.verifiers import VerifierError
 

@@ -21,9 +21,9 @@ from lab.strategies.params import (
     top_p_param,
     width_param,
 )
-from lab.strategies.prompts import solve_messages
+from lab.prompts import solve_messages
 from lab.strategies.steps import expand, is_done, score_path
-from lab.strategies.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus
 from lab.verifiers import SCORERS
 
 

@@ -17,9 +17,9 @@ from lab.strategies.params import (
     scorer_param,
     seed_param,
 )
-from lab.strategies.prompts import solve_messages
+from lab.prompts import solve_messages
 from lab.strategies.self_refine import refine
-from lab.strategies.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus
 from lab.verifiers import SCORERS
 
 
@@ -29,7 +29,8 @@ class BestOfN(Strategy):
     params = (
         n_param(4, maximum=32),
         scorer_param("mean-logprob", SCORERS),
-        Param("refine_rounds", "int", 0, "self-refine each chain this many rounds first", 0, 4),
+        Param("refine_rounds", "int", 0, "self-refine each chain this many rounds first", 0, 4,
+              knob=True),
         prompt_param("cot"),
         *sampling_params(temperature=0.7, max_tokens=256),
         seed_param(),

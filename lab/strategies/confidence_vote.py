@@ -25,8 +25,8 @@ from lab.strategies.params import (
     sampling_params,
     seed_param,
 )
-from lab.strategies.prompts import solve_messages
-from lab.strategies.trace import Node
+from lab.prompts import solve_messages
+from lab.trace import Node
 from lab.strategies.voting import finish_vote, record_tally
 from lab.verifiers import SlidingWindow, lowest_window_mean, token_confidence
 
@@ -48,7 +48,8 @@ class ConfidenceVote(Strategy):
     summary = "DeepConf: confidence-weighted voting; low-confidence chains stop early."
     params = (
         n_param(8),
-        Param("warmup", "int", 3, "chains drawn first to learn the stopping threshold", 1, 32),
+        Param("warmup", "int", 3, "chains drawn first to learn the stopping threshold", 1, 32,
+              knob=True),
         Param("percentile", "float", 10.0, "threshold = this percentile of the warm-up "
               "confidences (higher stops more chains)", 0.0, 100.0),
         Param("window", "int", 16, "tokens in the sliding confidence window", 2, 2048),

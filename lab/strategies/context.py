@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lab.engine.base import Completion, Engine, GenerationCancelled, Prompt, SamplingParams, Token
-from lab.strategies.trace import (
+from lab.trace import (
     EventCallback,
     EventKind,
     Node,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import RunContext
 from lab.strategies.params import max_tokens_param, seed_param
-from lab.strategies.prompts import PromptStyle, solve_messages
+from lab.prompts import PromptStyle, solve_messages
 
 
 def single_chain(ctx: RunContext, style: PromptStyle) -> None:

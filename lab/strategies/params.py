@@ -34,6 +34,8 @@ class Param:
     min: float | None = None
     max: float | None = None
     choices: tuple[str, ...] = ()
+    knob: bool = False  # sets how much compute the run spends (drawn beside the token budget)
+    zero: str = ""  # what the value 0 means, in words ("all at once"), where it is special
 
     def parse(self, raw: Any) -> Any:
         """Convert `raw` (a string from the CLI, or a typed value) and check its range."""
@@ -74,6 +76,8 @@ class Param:
             "min": self.min,
             "max": self.max,
             "choices": list(self.choices),
+            "knob": self.knob,
+            "zero": self.zero,
         }
 
 
@@ -136,7 +140,7 @@ def _fmt(value: float | None) -> str:
 
 # -- the shared knobs ------------------------------------------------------------------------
 def n_param(default: int = 8, maximum: int = 64) -> Param:
-    return Param("n", "int", default, "samples (chains) to draw", 1, maximum)
+    return Param("n", "int", default, "samples (chains) to draw", 1, maximum, knob=True)
 
 
 def temperature_param(default: float = 0.7) -> Param:
@@ -149,7 +153,7 @@ def top_p_param(default: float = 0.95) -> Param:
 
 
 def max_tokens_param(default: int = 256, what: str = "tokens per chain") -> Param:
-    return Param("max_tokens", "int", default, f"most {what}", 1, 4096)
+    return Param("max_tokens", "int", default, f"most {what}", 1, 4096, knob=True)
 
 
 def seed_param() -> Param:
@@ -162,19 +166,22 @@ def prompt_param(default: str = "cot") -> Param:
 
 
 def width_param(default: int = 3) -> Param:
-    return Param("width", "int", default, "partial solutions kept at each step", 1, 16)
+    return Param("width", "int", default, "partial solutions kept at each step", 1, 16,
+                 knob=True)
 
 
 def branch_param(default: int = 2) -> Param:
-    return Param("branch", "int", default, "next steps sampled from each partial solution", 1, 8)
+    return Param("branch", "int", default, "next steps sampled from each partial solution", 1, 8,
+                 knob=True)
 
 
 def depth_param(default: int = 6) -> Param:
-    return Param("depth", "int", default, "most reasoning steps", 1, 32)
+    return Param("depth", "int", default, "most reasoning steps", 1, 32, knob=True)
 
 
 def rounds_param(default: int = 2) -> Param:
-    return Param("rounds", "int", default, "rounds of critique and revision", 0, 8)
+    return Param("rounds", "int", default, "rounds of critique and revision", 0, 8,
+                 knob=True)
 
 
 def scorer_param(default: str, choices: Sequence[str], what: str = "ranks candidates") -> Param:

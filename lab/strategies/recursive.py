@@ -31,7 +31,7 @@ from lab.strategies.params import (
     seed_param,
     temperature_param,
 )
-from lab.strategies.trace import Node, NodeKind, NodeStatus, Trace
+from lab.trace import Node, NodeKind, NodeStatus, Trace
 from lab.tasks.longctx import attached_context
 from lab.tasks.problem import Problem
 

@@ -18,7 +18,7 @@ from lab.strategies.recursive import Recursive
 from lab.strategies.rejection import Rejection
 from lab.strategies.self_consistency import SelfConsistency
 from lab.strategies.self_refine import SelfRefine
-from lab.strategies.trace import EventCallback, Trace
+from lab.trace import EventCallback, Trace
 from lab.strategies.tree_search import TreeSearch
 from lab.tasks.problem import Problem
 

@@ -16,8 +16,8 @@ from lab.strategies.params import (
     threshold_param,
     verifier_param,
 )
-from lab.strategies.prompts import solve_messages
-from lab.strategies.trace import Node, NodeStatus
+from lab.prompts import solve_messages
+from lab.trace import Node, NodeStatus
 from lab.verifiers import VERIFIERS
 
 
@@ -26,7 +26,7 @@ class Rejection(Strategy):
     summary = "Sample until a verifier accepts; else keep the best-scored sample."
     params = (
         n_param(8, maximum=64),
-        Param("batch", "int", 1, "samples per engine call", 1, 16),
+        Param("batch", "int", 1, "samples per engine call", 1, 16, knob=True),
         verifier_param("self-verify", VERIFIERS),
         threshold_param(0.5),
         prompt_param("cot"),

@@ -18,14 +18,15 @@ from lab.strategies.params import (
     scorer_param,
     seed_param,
 )
-from lab.strategies.prompts import solve_messages
-from lab.strategies.trace import Node
+from lab.prompts import solve_messages
+from lab.trace import Node
 from lab.strategies.voting import decided, finish_vote, record_tally
 from lab.verifiers import SCORERS
 
 
 def batch_param(what: str = "smaller batches let early stopping save samples") -> Param:
-    return Param("batch", "int", 0, f"samples per engine call (0 = all at once); {what}", 0, 64)
+    return Param("batch", "int", 0, f"samples per engine call (0 = all at once); {what}", 0, 64,
+                 knob=True, zero="all at once")
 
 
 class SelfConsistency(Strategy):

@@ -11,13 +11,13 @@ from typing import Any
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import rounds_param, sampling_params, scorer_param, seed_param
-from lab.strategies.prompts import (
+from lab.prompts import (
     critique_is_clean,
     critique_messages,
     revision_messages,
     solve_messages,
 )
-from lab.strategies.trace import Node, NodeKind, NodeStatus
+from lab.trace import Node, NodeKind, NodeStatus
 from lab.verifiers import SCORERS
 
 

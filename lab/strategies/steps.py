@@ -14,8 +14,8 @@ from typing import Any
 from lab.engine.base import Token
 from lab.strategies.base import sampling
 from lab.strategies.context import RunContext
-from lab.strategies.prompts import STEP_SEPARATOR
-from lab.strategies.trace import Node, NodeKind
+from lab.prompts import STEP_SEPARATOR
+from lab.trace import Node, NodeKind
 from lab.verifiers import Candidate
 
 EXPLICIT_RULES = ("boxed", "hash", "answer-is")  # extraction rules that mean "I am done"

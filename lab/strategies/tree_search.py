@@ -25,9 +25,9 @@ from lab.strategies.params import (
     temperature_param,
     top_p_param,
 )
-from lab.strategies.prompts import STEP_SEPARATOR, solve_messages
+from lab.prompts import STEP_SEPARATOR, solve_messages
 from lab.strategies.steps import expand, is_done, path_candidate, path_text, path_tokens, prefix
-from lab.strategies.trace import Node, NodeKind, NodeStatus
+from lab.trace import Node, NodeKind, NodeStatus
 from lab.verifiers import SCORERS, Candidate
 
 
@@ -37,7 +37,8 @@ class TreeSearch(Strategy):
     params = (
         Param("search", "choice", "mcts", "mcts (UCT with backed-up values) or best-first",
               choices=("mcts", "best-first")),
-        Param("iterations", "int", 6, "expansions, each sampling `branch` next steps", 1, 64),
+        Param("iterations", "int", 6, "expansions, each sampling `branch` next steps", 1, 64,
+              knob=True),
         branch_param(2),
         depth_param(6),
         Param("value", "choice", "scorer", "a step's value: the scorer on the partial path, "
@@ -47,7 +48,7 @@ class TreeSearch(Strategy):
         temperature_param(0.7),
         top_p_param(),
         max_tokens_param(96, "tokens per step"),
-        Param("rollout_tokens", "int", 192, "most tokens of one rollout", 1, 4096),
+        Param("rollout_tokens", "int", 192, "most tokens of one rollout", 1, 4096, knob=True),
         seed_param(),
     )
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.strategies.context import RunContext
-from lab.strategies.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus
 from lab.tasks.problem import AnswerKind
 
 TIE_EPSILON = 1e-9

@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 from lab.strategies.recursive import conversation
-from lab.strategies.trace import NodeKind, Trace
+from lab.trace import NodeKind, Trace
 
 
 def has_turns(trace: Trace) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.strategies.trace import Trace
+from lab.trace import Trace
 from lab.tasks.datasets import list_sets, load_set
 from lab.tasks.grading import grade
 from lab.tasks.problem import Problem

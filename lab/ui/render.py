@@ -10,32 +10,20 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.strategies.trace import Node, NodeKind, NodeStatus, Trace, TraceStatus
+from lab.trace import Node, NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks.problem import Problem
 from lab.ui import conversation
+from lab.ui.view import STATUS_LABEL, View
 from lab.ui.problems import answer_is_correct
 
 CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)
 CANDIDATE_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
 CHOOSING = ("best-of-n", "rejection", "self-refine")
 WINNER, OTHER, CORRECT = "#2a9d8f", "#b8c0c8", "#1b7f3b"
-STATUS_LABEL = {NodeStatus.OPEN: "", NodeStatus.KEPT: "kept", NodeStatus.PRUNED: "pruned",
-                NodeStatus.REJECTED: "rejected", NodeStatus.ACCEPTED: "accepted",
-                NodeStatus.STOPPED: "stopped early"}
-
-
-@dataclass(frozen=True)
-class View:
-    key: str  # prefix of element keys: unique for each place a trace is drawn
-    live: bool = False  # still running: no click handlers, compute counted from the nodes
-    color_tokens: bool = False  # shade tokens by log-probability
-    compact: bool = False  # a narrow column (Compare): panels stacked, compute as one line
-    elapsed_s: float | None = None  # wall time so far of a live run
 
 
 def render_trace(trace: Trace, view: View) -> None:

@@ -22,9 +22,9 @@ from lab.engine.base import Engine
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError
-from lab.strategies.prompts import solve_messages
+from lab.prompts import solve_messages
 from lab.strategies.registry import get_strategy, run_strategy
-from lab.strategies.trace import Trace, TraceEvent
+from lab.trace import Trace, TraceEvent
 from lab.tasks.problem import Problem
 from lab.ui.problems import grade_trace
 

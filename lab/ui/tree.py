@@ -13,8 +13,8 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.strategies.trace import Node, NodeKind, NodeStatus, Trace
-from lab.ui.render import STATUS_LABEL, View
+from lab.trace import Node, NodeKind, NodeStatus, Trace
+from lab.ui.view import STATUS_LABEL, View
 
 SYMBOL = {NodeKind.PROMPT: "diamond", NodeKind.STEP: "circle", NodeKind.CHAIN: "square",
           NodeKind.ANSWER: "star"}
