@@ -23,6 +23,17 @@ class Grade:
     span: tuple[int, int] | None  # where that answer is in the response
 
 
+def grade_answer(problem: Problem, answer: str | None) -> bool | None:
+    """Is a run's final answer right? None when the problem has no gold answer; no answer is
+    wrong. The one grader of runs: the app, `lab solve` and `lab eval` all ask it, after the
+    run, never inside it."""
+    if problem.gold is None:
+        return None
+    if answer is None:
+        return False
+    return bool(grade(problem, answer))
+
+
 def grade(problem: Problem, response: str) -> bool | None:
     """Is the response's final answer right? None when there is nothing to compare with."""
     return grade_response(problem, response).correct
