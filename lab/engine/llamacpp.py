@@ -11,6 +11,7 @@ decodes only what is new.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
 import threading
 import time
@@ -71,6 +72,21 @@ class EngineOptions:
     n_gpu_layers: int = -1  # all layers when llama.cpp was built with a GPU backend
 
 
+
+def use_extra_buffers() -> bool:
+    """Whether llama.cpp may use its extra CPU weight buffers (repacked and AMX layouts).
+    Not on a CPU with AMX: this llama.cpp build's AMX matrix multiply crashes the process
+    (SIGSEGV in ggml_backend_amx_mul_mat, seen on a Xeon with amx_int8). LAB_EXTRA_BUFFERS=1
+    or 0 decides instead."""
+    setting = os.environ.get("LAB_EXTRA_BUFFERS", "").strip()
+    if setting:
+        return setting not in ("0", "false", "no", "off")
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return True
+    return " amx_int8" not in flags and " amx_tile" not in flags
+
 class LlamaCppEngine(Engine):
     def __init__(self, model_path: str | Path, **options: object):
         super().__init__()
@@ -93,6 +109,7 @@ class LlamaCppEngine(Engine):
     def _load_model(self) -> ll.llama_model_p:
         params = ll.llama_model_default_params()
         params.n_gpu_layers = self.options.n_gpu_layers if ll.llama_supports_gpu_offload() else 0
+        params.use_extra_bufts = use_extra_buffers()
         model = ll.llama_model_load_from_file(str(self.path).encode(), params)
         if not model:
             raise EngineError(f"llama.cpp could not load {self.path}: the file may be corrupt or "
