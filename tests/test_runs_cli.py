@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from click.testing import CliRunner, Result
 from test_store_support import sample_problem, sample_trace
 
 from lab.cli import main
+from lab.commands.runs import set_name
 from lab.store import Ledger
 from lab.trace import Trace, TraceStatus
 
@@ -61,6 +63,56 @@ def test_list_table(run_ids: list[int]) -> None:
     assert result.exit_code == 0
     assert "self-consistency" in result.output and "interrupted" in result.output
     assert "3 run(s) from" in result.output
+
+
+def test_list_fits_80_columns_with_a_long_dataset_path(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "rather" / "deeply" / "nested" / "folder" / "of" / "datasets"
+    problem = replace(sample_problem(12), id="gsm8k_train-00012",
+                      source=f"gsm8k:{path / 'gsm8k_train.jsonl'}")
+    traces = [sample_trace(i, problem=problem, chains=1) for i in range(3)]
+    traces[0].strategy, traces[0].model = "self-consistency", "qwen2.5-coder-1.5b"
+    traces[1].status, traces[1].correct = TraceStatus.INTERRUPTED, None
+    traces[2].problem = replace(problem, id="p7", source=str(path / "my_questions.jsonl"))
+    with Ledger() as ledger:
+        ids = [ledger.start_run(t) for t in traces]
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["runs", "list"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.output
+    assert lines[0].split()[:2] == ["id", "age"]
+    rows = lines[1:4]  # newest first, one line each
+    assert [row.split()[0] for row in rows] == [str(i) for i in ids[::-1]], result.output
+    assert "my_questions:p7" in rows[0] and "gsm8k_train-00012" in rows[2], result.output
+    assert lines[4].startswith("3 run(s) from"), result.output
+    assert str(path) not in result.output and "interrupted" in rows[1]
+    assert "self-consist" in rows[2] and "qwen2." in rows[2]  # cut to fit, with a "…"
+    shown = lab("runs", "show", str(ids[0])).output
+    assert f"problem    gsm8k_train-00012 of gsm8k:{path / 'gsm8k_train.jsonl'}" in shown
+    listed = json.loads(lab("runs", "list", "--json").output)
+    assert listed[-1]["problem_set"] == f"gsm8k:{path / 'gsm8k_train.jsonl'}"
+
+
+def test_list_names_a_model_shared_by_every_run_once() -> None:
+    with Ledger() as ledger:
+        for i in range(2):
+            ledger.start_run(sample_trace(i, problem=sample_problem(i), chains=1))
+    model = sample_trace(0).model
+    output = CliRunner(env={"COLUMNS": "80"}).invoke(main, ["runs", "list"]).output
+    assert output.splitlines()[0].split() == ["id", "age", "strategy", "problem", "status",
+                                              "answer", "tokens"]
+    assert f"2 run(s) of model {model} from" in output
+
+
+@pytest.mark.parametrize(("problem_set", "name"), [
+    ("gsm8k:/long/path/gsm8k_train.jsonl", "gsm8k"),
+    ("math500:data/test.jsonl", "math500"),
+    ("jsonl:/data/my_questions.jsonl", "my_questions"),
+    ("csv:sheet.csv", "sheet"),
+    ("/data/bare_file.jsonl", "bare_file"),
+    ("arith", "arith"),
+])
+def test_set_name(problem_set: str, name: str) -> None:
+    assert set_name(problem_set) == name
 
 
 def test_list_empty() -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -58,8 +61,10 @@ def list_runs(limit: int, as_json: bool, **filters: Any) -> None:
     if not summaries:
         console.print(f"No runs stored in {location}.", markup=False)
         return
-    console.print(_runs_table(summaries))
-    console.print(f"{len(summaries)} run(s) from {location}", markup=False, style="dim")
+    table, left_out = _runs_table(summaries, console.width)
+    console.print(table)
+    console.print(f"{len(summaries)} run(s){left_out} from {location}", markup=False,
+                  style="dim")
 
 
 @runs.command("show")
@@ -74,8 +79,8 @@ def show_run(run_id: int, as_json: bool) -> None:
         print_json({**summary.to_dict(), "trace": trace.to_dict()})
         return
     console = Console()
-    for line in _summary_lines(summary, trace):
-        console.print(line, markup=False, highlight=False)
+    for line in _summary_lines(summary, trace):  # the terminal wraps, not rich: a long
+        console.print(line, markup=False, highlight=False, soft_wrap=True)  # path stays whole
     if trace.nodes:
         console.print(_node_tree(trace))
 
@@ -123,25 +128,104 @@ def _filters(options: dict[str, Any]) -> dict[str, Any]:
     return filters
 
 
-def _runs_table(summaries: list[RunSummary]) -> Table:
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for column in ("id", "created", "strategy", "model", "problem", "status", "answer",
-                   "tokens"):
-        numeric = column in ("id", "tokens")
-        table.add_column(column, justify="right" if numeric else "left", overflow="fold",
-                         no_wrap=numeric or column in ("created", "status"))
-    for s in summaries:
-        table.add_row(
-            str(s.id),
-            s.created.astimezone().strftime("%m-%d %H:%M"),
-            s.strategy,
-            s.model,
-            f"{s.problem_set}:{s.problem_id}",
-            s.status,
-            Text(f"{_short(s.answer or '', 20)} {_mark(s.correct)}"),
-            str(s.generated_tokens),
-        )
-    return table
+RUN_COLUMNS = ("id", "age", "strategy", "model", "problem", "status", "answer", "tokens")
+# The columns that give way, widest first, when the table is wider than the terminal, and the
+# narrowest each may become; the others are never cut. A cut cell shows "…" where text went:
+# a model keeps its ends (the size is at the end), a problem its end (the number that tells
+# problems apart), an answer its mark, anything else its start.
+SHRINKABLE = {"model": 10, "strategy": 10, "answer": 6, "problem": 18}
+CLIP = {"model": "middle", "problem": "start"}
+
+
+def _runs_table(summaries: list[RunSummary], width: int) -> tuple[Table, str]:
+    """One line a run, fitted to `width` columns (the terminal's), and what the table leaves
+    out: the model, when every run listed has the same one (said once, under the table)."""
+    rows = [_run_cells(s) for s in summaries]
+    models = {r["model"] for r in rows}
+    columns = [c for c in RUN_COLUMNS if c != "model" or len(models) > 1]
+    widths, gap = _fit_widths(rows, columns, width)
+    table = Table(box=None, header_style="bold", pad_edge=False, padding=(0, 1, 0, gap - 1))
+    for column in columns:
+        numeric = column in ("id", "age", "tokens")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True,
+                         overflow="ellipsis")
+    for cells in rows:
+        table.add_row(*(Text(_clip(cells[c], widths[c], CLIP.get(c, "end"))) for c in columns))
+    return table, "" if len(models) > 1 else f" of model {models.pop()}"
+
+
+def _run_cells(s: RunSummary) -> dict[str, str]:
+    return {
+        "id": str(s.id),
+        "age": _age(s.created),
+        "strategy": s.strategy,
+        "model": s.model or "-",
+        "problem": problem_label(s.problem_set, s.problem_id),
+        "status": str(s.status),
+        "answer": f"{_short(s.answer or '', 20)} {_mark(s.correct)}",
+        "tokens": str(s.generated_tokens),
+    }
+
+
+def _age(created: datetime) -> str:
+    """How long ago, in its largest unit: 45s, 12m, 5h (up to two days), 3d, 2y."""
+    seconds = max(0, int((datetime.now(UTC) - created).total_seconds()))
+    for unit, size, below in (("s", 1, 60), ("m", 60, 3600), ("h", 3600, 172_800),
+                              ("d", 86_400, 365 * 86_400)):
+        if seconds < below:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // (365 * 86_400)}y"
+
+
+def _fit_widths(rows: list[dict[str, str]], columns: list[str],
+                width: int) -> tuple[dict[str, int], int]:
+    """Each column's width and the gap between columns (two spaces, one where that is too
+    wide) that fit `width`, as far as cutting the SHRINKABLE columns allows."""
+    widths = {c: max([cell_len(c)] + [cell_len(r[c]) for r in rows]) for c in columns}
+    gap = 2
+    excess = sum(widths.values()) + gap * (len(columns) - 1) - width
+    if excess > 0:
+        gap, excess = 1, excess - (len(columns) - 1)
+    while excess > 0:  # one cell at a time off the widest column that may still give way
+        shrinkable = [c for c in SHRINKABLE if c in widths and widths[c] > SHRINKABLE[c]]
+        if not shrinkable:
+            break
+        widest = max(shrinkable, key=lambda c: widths[c])
+        widths[widest] -= 1
+        excess -= 1
+    return widths, gap
+
+
+def _clip(text: str, width: int, cut: str = "end") -> str:
+    """`text` in `width` cells, cut at its "end", "start" or "middle"."""
+    if cell_len(text) <= width:
+        return text
+    if cut == "start":
+        return "…" + text[len(text) - width + 1:]
+    if cut == "middle":
+        head = (width - 1) // 2
+        return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    if text[-2:] in (" ✓", " ✗", " -"):  # an answer keeps its mark
+        return text[: width - 3] + "…" + text[-2:]
+    return text[: width - 1] + "…"
+
+
+def set_name(problem_set: str) -> str:
+    """A problem set's short name: `gsm8k` for `gsm8k:/long/path/gsm8k_train.jsonl`, the
+    file's stem for a plain `jsonl:`/`csv:` file or a bare path, a built-in set's own name."""
+    kind, sep, location = problem_set.partition(":")
+    if sep and len(kind) > 1 and location:  # not a Windows drive letter
+        return Path(location).stem if kind in ("jsonl", "csv") else kind
+    if "/" in problem_set or "\\" in problem_set or Path(problem_set).suffix:
+        return Path(problem_set).stem
+    return problem_set
+
+
+def problem_label(problem_set: str, problem_id: str) -> str:
+    """The set's short name and the problem's id (`gsm8k:gsm8k_train-00012`), the id alone
+    where it already starts with that name (`arith-0007`)."""
+    name = set_name(problem_set)
+    return problem_id if not name or problem_id.startswith(name) else f"{name}:{problem_id}"
 
 
 def _summary_lines(summary: RunSummary, trace: Trace) -> list[str]:
@@ -151,7 +235,8 @@ def _summary_lines(summary: RunSummary, trace: Trace) -> list[str]:
         f"strategy   {summary.strategy} {summary.params}"
         + (f"  budget {summary.budget}" if summary.budget is not None else ""),
         f"model      {summary.model or '-'}  seed {summary.seed}",
-        f"problem    {summary.problem_set}:{summary.problem_id}  {_short(trace.problem.question)}",
+        f"problem    {summary.problem_id} of {summary.problem_set}  "
+        f"{_short(trace.problem.question)}",
         f"answer     {summary.answer}  gold {summary.gold}  {_mark(summary.correct)}",
         f"compute    {summary.generated_tokens} generated + {summary.prompt_tokens} prompt "
         f"tokens, {summary.engine_calls} engine calls, {summary.wall_s:.2f} s",
