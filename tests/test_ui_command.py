@@ -196,3 +196,15 @@ def test_opens_the_browser_only_once_the_server_answers(monkeypatch: pytest.Monk
     assert opened == [url]
     assert not ui_command.open_when_ready("http://127.0.0.1:9", timeout=0.5)
     assert opened == [url]
+
+
+def test_controls_say_what_zero_means() -> None:
+    """The Playground's token budget and self-consistency's batch say what 0 means in their
+    labels, not only in a tooltip; their keys (what presets set) stay the same."""
+    from test_app_support import open_app
+
+    at = open_app("playground")
+    at.selectbox(key="pg.strategy").set_value("self-consistency").run()
+    assert at.number_input(key="pg.budget").label == "Token budget (0 = no limit)"
+    assert at.number_input(key="pg.self-consistency.batch").label == "batch (0 = all at once)"
+    assert at.number_input(key="pg.self-consistency.n").label == "n"

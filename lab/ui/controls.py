@@ -164,9 +164,12 @@ def param_controls(strategy: Strategy, prefix: str, names: Iterable[str] | None 
 
 
 def param_widget(param: Param, key: str) -> Any:
-    """One control for a typed parameter, its one-line help as the tooltip."""
+    """One control for a typed parameter, its one-line help as the tooltip; a number whose 0
+    is special says what 0 means in its label ("batch (0 = all at once)")."""
     default(key, typed(param, param.default))
     label = param.name.replace("_", " ")
+    if param.zero and param.kind in ("int", "float"):
+        label = f"{label} (0 = {param.zero})"
     if param.kind == "bool":
         return st.checkbox(label, key=key, help=param.help)
     if param.kind == "choice":
@@ -193,9 +196,10 @@ def budget_input(prefix: str, value: int = 0) -> int | None:
     """The generated-token budget of a run; 0 means no limit beyond the strategy's knobs."""
     key = f"{prefix}.budget"
     default(key, value)
-    budget = st.number_input("Token budget", min_value=0, max_value=BUDGET_MAX, step=256,
-                             key=key, help="Most tokens the run may generate in all "
-                                           "(0: only the strategy's knobs limit it).")
+    budget = st.number_input("Token budget (0 = no limit)", min_value=0,
+                             max_value=BUDGET_MAX, step=256, key=key,
+                             help="Most tokens the run may generate in all "
+                                  "(0: only the strategy's knobs limit it).")
     return int(budget) or None
 
 
