@@ -1,7 +1,8 @@
 """Prompt builders (chat messages) for every strategy and verifier.
 
 Every solving prompt asks for a last line "The answer is X." so answer extraction works the
-same way for all strategies; Game of 24 asks for an expression instead of a number.
+same way for all strategies; the problem's kind (lab.tasks.kinds) words that line and the
+task (Game of 24 asks for an expression instead of a number).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import re
 from typing import Literal
 
 from lab.engine.base import ChatMessage
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.kinds import kind_of
+from lab.tasks.problem import Problem
 
 PromptStyle = Literal["direct", "cot", "steps"]
 STEP_SEPARATOR = "\n\n"
@@ -31,22 +33,13 @@ _NAMES_A_PROBLEM = re.compile(
 
 
 def answer_instruction(problem: Problem) -> str:
-    if problem.kind == AnswerKind.TARGET:
-        return ('Finish with a last line "The answer is E." where E is the expression, '
-                "using each given number exactly once.")
-    if problem.kind == AnswerKind.TEXT:
-        return 'Finish with a last line "The answer is X."'
-    return 'Finish with a last line "The answer is X." where X is the final result.'
+    """How the prompt asks for the final answer: the problem kind's words."""
+    return kind_of(problem).answer_instruction(problem)
 
 
 def task_text(problem: Problem) -> str:
-    """The question, with the numbers and target spelled out for Game of 24."""
-    numbers = problem.metadata.get("numbers")
-    if problem.kind == AnswerKind.TARGET and numbers and str(numbers[0]) not in problem.question:
-        target = problem.metadata.get("target", 24)
-        listed = ", ".join(str(x) for x in numbers)
-        return f"{problem.question}\nNumbers: {listed}. Target: {target}."
-    return problem.question
+    """The task as the problem kind states it (Game of 24 spells out numbers and target)."""
+    return kind_of(problem).task_text(problem)
 
 
 def solve_messages(problem: Problem, style: PromptStyle = "cot") -> list[ChatMessage]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from lab import config
 from lab.tasks import arith, digits, game24, longctx
+from lab.tasks.kinds import kind_names
 from lab.tasks.loaders import (
     Columns,
     LoadResult,
@@ -29,7 +30,7 @@ from lab.tasks.loaders import (
     math500_problem,
     read_records,
 )
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.problem import Problem
 
 log = logging.getLogger(__name__)
 
@@ -122,9 +123,9 @@ def _unknown_set_message(spec: str) -> str:
 def _columns(options: dict[str, Any]) -> Columns:
     fields = {COLUMN_OPTIONS[name]: value for name, value in options.items() if value is not None}
     kind = fields.get("kind", "auto")
-    if kind != "auto" and kind not in {k.value for k in AnswerKind}:
+    if kind != "auto" and kind not in kind_names():
         raise ProblemSetError(
-            f"unknown answer kind {kind!r}: use auto or one of {', '.join(AnswerKind)}"
+            f"unknown answer kind {kind!r}: use auto or one of {', '.join(kind_names())}"
         )
     return Columns(**fields)
 

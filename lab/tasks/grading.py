@@ -1,26 +1,16 @@
-"""Grade a model's response to a problem, and check a problem's own gold answer."""
+"""Grade a model's response to a problem, and check a problem's own gold answer.
+
+The rules are the problem kind's (lab.tasks.kinds); this module is what callers ask."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from fractions import Fraction
 
-from lab.tasks import game24
-from lab.tasks.answers import answers_equivalent, extract_answer
-from lab.tasks.normalize import canonical_number, number_key
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.kinds import Grade, kind_of
+from lab.tasks.problem import Problem
 
-MAX_BARE_CHARS = 100
-_SENTENCE = re.compile(r"(?<!\\)\b[A-Za-z]{3,}\s+[A-Za-z]{2,}\b")
-
-
-@dataclass
-class Grade:
-    correct: bool | None  # None: the problem has no gold answer to compare with
-    answer: str | None  # what was taken as the response's final answer
-    rule: str  # the extraction rule that fired; "whole" for a bare answer, "expression" for 24
-    span: tuple[int, int] | None  # where that answer is in the response
+__all__ = ["GoldCheck", "Grade", "check_problem", "grade", "grade_answer", "grade_response",
+           "wrong_answer"]
 
 
 def grade_answer(problem: Problem, answer: str | None) -> bool | None:
@@ -40,44 +30,8 @@ def grade(problem: Problem, response: str) -> bool | None:
 
 
 def grade_response(problem: Problem, response: str) -> Grade:
-    if problem.kind == AnswerKind.TARGET and "numbers" in problem.metadata:
-        return _grade_expression(problem, response)
-    extraction = extract_answer(response)
-    answer, rule, span = extraction.answer, extraction.rule, extraction.span
-    if rule in ("last-number", "none") and _is_bare_answer(response):
-        # An answer given on its own ("\frac{1}{2}", "(3, 4]"): all of it, not its last number.
-        stripped = response.strip()
-        start = response.find(stripped)
-        answer, rule, span = stripped, "whole", (start, start + len(stripped))
-    if problem.gold is None:
-        correct = None
-    elif answer is None:
-        correct = False
-    else:
-        correct = answers_equivalent(answer, problem.gold, problem.kind)
-    return Grade(correct, answer, rule, span)
-
-
-def _is_bare_answer(response: str) -> bool:
-    """A short single line that is not a sentence."""
-    stripped = response.strip()
-    return (
-        0 < len(stripped) <= MAX_BARE_CHARS
-        and "\n" not in stripped
-        and not _SENTENCE.search(stripped)
-    )
-
-
-def _grade_expression(problem: Problem, response: str) -> Grade:
-    numbers = problem.metadata["numbers"]
-    target = problem.metadata.get("target", game24.TARGET)
-    expression = game24.find_expression(response, numbers, target)
-    if expression is None:
-        return Grade(False, None, "none", None)
-    ok = game24.check_expression(expression, numbers, target).ok
-    start = response.rfind(expression)
-    span = (start, start + len(expression)) if start >= 0 else None
-    return Grade(ok, expression, "expression", span)
+    """The response's final answer, where it is, and whether it is right, by the problem's kind."""
+    return kind_of(problem).grade_response(problem, response)
 
 
 # --- checking the gold answers of a set ------------------------------------------------
@@ -113,12 +67,4 @@ def check_problem(problem: Problem) -> GoldCheck:
 
 def wrong_answer(problem: Problem) -> str | None:
     """A clearly wrong answer for the problem, where one is easy to make."""
-    if problem.kind == AnswerKind.TARGET and "numbers" in problem.metadata:
-        return game24.wrong_expression(
-            problem.metadata["numbers"], problem.metadata.get("target", 24)
-        )
-    if problem.kind == AnswerKind.NUMBER and problem.gold is not None:
-        number = number_key(problem.gold)
-        if number is not None:
-            return canonical_number(number.value + max(1, abs(number.value) * Fraction(1, 10)))
-    return None
+    return kind_of(problem).wrong_answer(problem)

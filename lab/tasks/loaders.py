@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.tasks.kinds import get_kind
 from lab.tasks.normalize import math_key, parse_number
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.problem import AnswerKind, Problem, parse_kind
 
 QUESTION_FIELDS = ("question", "problem", "prompt", "input")
 ANSWER_FIELDS = ("answer", "gold", "target", "output")
@@ -169,9 +170,9 @@ def _first_present(record: dict[str, Any], names: tuple[str, ...]) -> str | None
     return next((name for name in names if record.get(name) not in (None, "")), None)
 
 
-def _kind(kind: str, gold: str | None) -> AnswerKind:
+def _kind(kind: str, gold: str | None) -> AnswerKind | str:
     if kind != "auto":
-        return AnswerKind(kind)
+        return parse_kind(kind)
     if gold is None or parse_number(math_key(gold)):
         return AnswerKind.NUMBER
     if _WORDS.fullmatch(gold.strip()):
@@ -181,6 +182,8 @@ def _kind(kind: str, gold: str | None) -> AnswerKind:
 
 def builtin_problem(record: dict[str, Any], line: int) -> Problem:
     try:
-        return Problem.from_dict(record)
+        problem = Problem.from_dict(record)
+        get_kind(problem.kind)  # a kind no module defines fails here, not when graded
+        return problem
     except (TypeError, ValueError) as exc:
         raise RecordError(f"not a problem record ({exc})") from exc

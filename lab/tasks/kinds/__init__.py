@@ -1,0 +1,53 @@
+"""Problem kinds by name: each module here (and each LAB_PLUGINS module) may define one.
+
+`kind_of(problem)` gives the rules a problem is graded, prompted and checked by; its name is
+the problem's `kind` (an `AnswerKind` value for the built-in kinds).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from lab.plugins import PluginError, discover
+from lab.tasks.kinds.base import Grade, ProblemKind, Solution, Verdict
+from lab.tasks.problem import Problem
+
+
+@cache
+def registry() -> dict[str, ProblemKind]:
+    """Every kind by name, in rank order (ties in the order they were found)."""
+    kinds: dict[str, ProblemKind] = {}
+    for cls in sorted(discover(__name__, ProblemKind), key=lambda cls: cls.rank):
+        if cls.name in kinds:
+            raise PluginError(f"two problem kinds are named {cls.name!r}: "
+                              f"{type(kinds[cls.name]).__qualname__} and {cls.__qualname__}")
+        kinds[cls.name] = cls()
+    return kinds
+
+
+def kind_names() -> tuple[str, ...]:
+    return tuple(registry())
+
+
+def get_kind(name: str) -> ProblemKind:
+    """The kind named `name`; ValueError naming the valid kinds when there is none."""
+    try:
+        return registry()[str(name)]
+    except KeyError:
+        raise ValueError(f"unknown problem kind {name!r}; valid: {', '.join(registry())}") from None
+
+
+def kind_of(problem: Problem) -> ProblemKind:
+    return get_kind(problem.kind)
+
+
+__all__ = [
+    "Grade",
+    "ProblemKind",
+    "Solution",
+    "Verdict",
+    "get_kind",
+    "kind_names",
+    "kind_of",
+    "registry",
+]
