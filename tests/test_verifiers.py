@@ -6,11 +6,10 @@ import math
 
 import pytest
 
+from lab import prompts
 from lab.engine.base import Token
 from lab.engine.scripted import ScriptedEngine
-from lab import prompts
-from lab.tasks.problem import AnswerKind, Problem
-from lab.verifiers import (
+from lab.scorers import (
     Candidate,
     Scoring,
     SlidingWindow,
@@ -21,6 +20,7 @@ from lab.verifiers import (
     self_certainty,
     token_confidence,
 )
+from lab.tasks.problem import AnswerKind, Problem
 
 ARITH = Problem(id="a", question="What is 6 * 7 + 1?", gold="43")
 GAME24 = Problem(id="g", question="Make 24 from 4 4 6 8.", gold=None, kind=AnswerKind.TARGET,

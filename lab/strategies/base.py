@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from lab.engine.base import Engine, EngineError, SamplingParams
+from lab.scorers import VerifierError
 from lab.strategies.context import BudgetExhausted, RunCancelled, RunContext, StrategyError
 from lab.strategies.params import Param, check_budget, validate_params
 from lab.trace import EventCallback, EventKind, Trace, TraceStatus
 from lab.tasks.problem import Problem
-from lab.verifiers import VerifierError
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.scorers import SCORERS
 from lab.strategies.base import Strategy
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -24,7 +25,6 @@ from lab.strategies.params import (
 from lab.prompts import solve_messages
 from lab.strategies.steps import expand, is_done, score_path
 from lab.trace import Node, NodeStatus
-from lab.verifiers import SCORERS
 
 
 class BeamSearch(Strategy):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.scorers import SCORERS
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import RunContext
 from lab.strategies.params import (
@@ -20,7 +21,6 @@ from lab.strategies.params import (
 from lab.prompts import solve_messages
 from lab.strategies.self_refine import refine
 from lab.trace import Node, NodeStatus
-from lab.verifiers import SCORERS
 
 
 class BestOfN(Strategy):

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.engine.base import Token
+from lab.scorers import SlidingWindow, lowest_window_mean, token_confidence
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -28,7 +29,6 @@ from lab.strategies.params import (
 from lab.prompts import solve_messages
 from lab.trace import Node
 from lab.strategies.voting import finish_vote, record_tally
-from lab.verifiers import SlidingWindow, lowest_window_mean, token_confidence
 
 TOP_K = 5  # alternatives per token for DeepConf's token confidence
 CONFIDENCE = "confidence"  # the score name on each chain

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lab.engine.base import Completion, Engine, GenerationCancelled, Prompt, SamplingParams, Token
+from lab.scorers import Candidate, Scoring, Verdict
 from lab.trace import (
     EventCallback,
     EventKind,
@@ -19,7 +20,6 @@ from lab.trace import (
     Trace,
     TraceEvent,
 )
-from lab.verifiers import Candidate, Scoring, Verdict
 
 # A strategy's per-token hook: (node, token) -> True to stop that sequence now.
 StopHook = Callable[[Node, Token], bool]

@@ -5,6 +5,7 @@ token budget, the best-scored sample's."""
 
 from __future__ import annotations
 
+from lab.scorers import VERIFIERS
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -18,7 +19,6 @@ from lab.strategies.params import (
 )
 from lab.prompts import solve_messages
 from lab.trace import Node, NodeStatus
-from lab.verifiers import VERIFIERS
 
 
 class Rejection(Strategy):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.scorers import SCORERS
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -21,7 +22,6 @@ from lab.strategies.params import (
 from lab.prompts import solve_messages
 from lab.trace import Node
 from lab.strategies.voting import decided, finish_vote, record_tally
-from lab.verifiers import SCORERS
 
 
 def batch_param(what: str = "smaller batches let early stopping save samples") -> Param:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.scorers import SCORERS
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import rounds_param, sampling_params, scorer_param, seed_param
@@ -18,7 +19,6 @@ from lab.prompts import (
     solve_messages,
 )
 from lab.trace import Node, NodeKind, NodeStatus
-from lab.verifiers import SCORERS
 
 
 def refine(ctx: RunContext, draft: Node, rounds: int, scorer: str, max_tokens: int

@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.engine.base import Token
+from lab.scorers import Candidate
 from lab.strategies.base import sampling
 from lab.strategies.context import RunContext
 from lab.prompts import STEP_SEPARATOR
 from lab.trace import Node, NodeKind
-from lab.verifiers import Candidate
 
 EXPLICIT_RULES = ("boxed", "hash", "answer-is")  # extraction rules that mean "I am done"
 

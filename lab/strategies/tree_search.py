@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from lab.scorers import SCORERS, Candidate
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -28,7 +29,6 @@ from lab.strategies.params import (
 from lab.prompts import STEP_SEPARATOR, solve_messages
 from lab.strategies.steps import expand, is_done, path_candidate, path_text, path_tokens, prefix
 from lab.trace import Node, NodeKind, NodeStatus
-from lab.verifiers import SCORERS, Candidate
 
 
 class TreeSearch(Strategy):

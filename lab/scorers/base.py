@@ -1,0 +1,103 @@
+"""The scorer protocol: what every scorer and verifier is, and what it is handed.
+
+A scorer is one class in one module of lab.scorers (or of a LAB_PLUGINS module): its `name`,
+a one-line `summary`, which model it needs (none, the solving model, or a judge model), how
+it scores a candidate and how a score maps to [0, 1]. A verifier also accepts or rejects.
+The bottom of lab.scorers: it imports only the engine's types and the problem kinds' Verdict.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Literal
+
+from lab.engine.base import Engine, Prompt, Token
+from lab.tasks.kinds import Verdict
+from lab.tasks.problem import Problem
+
+if TYPE_CHECKING:
+    from lab.scorers.scoring import Scoring
+
+# Which model a scorer calls: the one solving the problem, or a second one that judges.
+ModelNeed = Literal["model", "judge"]
+# (prompt tokens, seconds) of one model call a scorer made, for the trace's compute
+CallRecorder = Callable[[int, float], None]
+DEFAULT_WINDOW = 16
+LAST_RANK = 1000  # where a scorer that does not say is listed: after the built-in ones
+
+
+class VerifierError(RuntimeError):
+    """A scorer that cannot run as configured (e.g. `judge` without a judge model)."""
+
+
+@dataclass
+class Candidate:
+    """What a scorer sees: a solution's text, its sampled tokens and its extracted answer."""
+
+    text: str
+    tokens: Sequence[Token] = ()
+    answer: str | None = None
+    partial: bool = False  # an unfinished solution (a step of a search)
+
+
+class Scorer(ABC):
+    """Scores a candidate solution of the problem a `Scoring` holds; higher is better."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]  # one line for help texts
+    needs: ClassVar[ModelNeed | None] = None  # a model the scorer calls, per candidate
+    rank: ClassVar[int] = LAST_RANK  # lists are in rank order, lowest first
+
+    @abstractmethod
+    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+        """The candidate's score (log-prob scorers are unbounded; verifiers are in [0, 1])."""
+
+    def probability(self, value: float) -> float:
+        """A score of this scorer mapped to [0, 1], e.g. for a search value."""
+        return min(1.0, max(0.0, value))
+
+
+class Verifier(Scorer):
+    """A scorer in [0, 1] that also accepts or rejects a candidate."""
+
+    @abstractmethod
+    def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
+        """Accept or reject the candidate, with its score and why."""
+
+    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+        return self.verify(candidate, scoring).score
+
+
+class ModelVerifier(Verifier):
+    """A verifier that asks a model one question per candidate; `Scoring.ask_model` caches the
+    answer, records the call's compute and lets the run cancel before it."""
+
+    needs: ClassVar[ModelNeed | None] = "model"
+
+    @abstractmethod
+    def prompt(self, problem: Problem, candidate: Candidate) -> Prompt:
+        """The question put to the model."""
+
+    @abstractmethod
+    def measure(self, engine: Engine, prompt: Prompt) -> float:
+        """The model's answer to the question as a score in [0, 1]."""
+
+    @abstractmethod
+    def describe(self, value: float) -> str:
+        """The score in words, for the verification node."""
+
+    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+        return scoring.ask_model(self, candidate)
+
+    def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
+        value = self.score(candidate, scoring)
+        return Verdict(value, value >= threshold, self.describe(value))
+
+
+def missing_model(scorer: Scorer) -> str:
+    """Why `scorer` cannot run without the model it needs."""
+    if scorer.needs == "judge":
+        return f"the {scorer.name} verifier needs a judge model (--judge-model NAME)"
+    return f"{scorer.name} needs the model"

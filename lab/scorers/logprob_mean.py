@@ -1,0 +1,23 @@
+"""The `mean-logprob` scorer: the mean log-prob of the tokens a chain was sampled with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lab.scorers.base import Candidate, Scorer
+from lab.scorers.measures import logprob_probability, mean_logprob
+
+if TYPE_CHECKING:
+    from lab.scorers.scoring import Scoring
+
+
+class MeanLogprob(Scorer):
+    name = "mean-logprob"
+    summary = "mean log-prob of the chain's tokens"
+    rank = 10
+
+    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+        return mean_logprob(candidate.tokens)
+
+    def probability(self, value: float) -> float:
+        return logprob_probability(value)

@@ -1,0 +1,24 @@
+"""The `lowest-window` scorer: the lowest sliding-window mean log-prob (a confidence measure:
+one unsure stretch lowers it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from lab.scorers.base import Candidate, Scorer
+from lab.scorers.measures import logprob_probability, lowest_window_logprob
+
+if TYPE_CHECKING:
+    from lab.scorers.scoring import Scoring
+
+
+class LowestWindow(Scorer):
+    name = "lowest-window"
+    summary = "lowest sliding-window mean log-prob of the chain's tokens"
+    rank = 20
+
+    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+        return lowest_window_logprob(candidate.tokens, scoring.window)
+
+    def probability(self, value: float) -> float:
+        return logprob_probability(value)

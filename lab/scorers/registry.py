@@ -1,0 +1,60 @@
+"""The scorers by name, found with lab.plugins.discover: this package's modules and the
+LAB_PLUGINS modules, listed in rank order (the built-in ones first)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from lab.plugins import PluginError, discover
+from lab.scorers.base import Scorer, Verifier, VerifierError
+
+PACKAGE = "lab.scorers"
+
+
+@cache
+def scorers() -> dict[str, Scorer]:
+    """Every scorer by name, in rank order (ties in the order they were found)."""
+    found: dict[str, Scorer] = {}
+    for cls in sorted(discover(PACKAGE, Scorer), key=lambda cls: cls.rank):
+        if cls.name in found:
+            raise PluginError(f"two scorers are named {cls.name!r}: "
+                              f"{type(found[cls.name]).__qualname__} and {cls.__qualname__}")
+        found[cls.name] = cls()
+    return found
+
+
+def get_scorer(name: str) -> Scorer:
+    """The scorer named `name`; VerifierError naming the valid ones when there is none."""
+    try:
+        return scorers()[name]
+    except KeyError:
+        raise VerifierError(
+            f"unknown scorer {name!r}; valid: {', '.join(scorer_names())}"
+        ) from None
+
+
+def get_verifier(name: str) -> Verifier:
+    """The verifier named `name`; VerifierError naming the valid ones when there is none."""
+    scorer = scorers().get(name)
+    if not isinstance(scorer, Verifier):
+        raise VerifierError(f"unknown verifier {name!r}; valid: {', '.join(verifier_names())}")
+    return scorer
+
+
+def scorer_names() -> tuple[str, ...]:
+    return tuple(scorers())
+
+
+def verifier_names() -> tuple[str, ...]:
+    """The scorers that also accept or reject."""
+    return tuple(name for name, s in scorers().items() if isinstance(s, Verifier))
+
+
+def model_scorer_names() -> tuple[str, ...]:
+    """The scorers that make a model call per candidate."""
+    return tuple(name for name, s in scorers().items() if s.needs is not None)
+
+
+def token_scorer_names() -> tuple[str, ...]:
+    """The scorers that are not verifiers (the built-in ones read the chain's log-probs)."""
+    return tuple(name for name, s in scorers().items() if not isinstance(s, Verifier))
