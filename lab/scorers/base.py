@@ -25,7 +25,7 @@ ModelNeed = Literal["model", "judge"]
 # (prompt tokens, seconds) of one model call a scorer made, for the trace's compute
 CallRecorder = Callable[[int, float], None]
 DEFAULT_WINDOW = 16
-LAST_RANK = 1000  # where a scorer that does not say is listed: after the built-in ones
+LAST_ORDER = 1000  # where a scorer that does not say is listed: after the built-in ones
 
 
 class VerifierError(RuntimeError):
@@ -48,7 +48,7 @@ class Scorer(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for help texts
     needs: ClassVar[ModelNeed | None] = None  # a model the scorer calls, per candidate
-    rank: ClassVar[int] = LAST_RANK  # lists are in rank order, lowest first
+    order: ClassVar[int] = LAST_ORDER  # lists are in `order`, lowest first
 
     @abstractmethod
     def score(self, candidate: Candidate, scoring: Scoring) -> float:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class SelfCertainty(Scorer):
     name = "self-certainty"
     summary = "mean KL(uniform || p) of the next-token distributions"
-    rank = 30
+    order = 30
 
     def score(self, candidate: Candidate, scoring: Scoring) -> float:
         return self_certainty(candidate.tokens)

@@ -13,7 +13,7 @@ class Judge(ModelVerifier):
     name = "judge"
     summary = "a second model's expected grade of the solution"
     needs = "judge"
-    rank = 60
+    order = 60
 
     def prompt(self, problem: Problem, candidate: Candidate) -> Prompt:
         return prompts.judge_messages(problem, candidate.text, candidate.partial)

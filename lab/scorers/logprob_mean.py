@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 class MeanLogprob(Scorer):
     name = "mean-logprob"
     summary = "mean log-prob of the chain's tokens"
-    rank = 10
+    order = 10
 
     def score(self, candidate: Candidate, scoring: Scoring) -> float:
         return mean_logprob(candidate.tokens)

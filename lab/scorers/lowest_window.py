@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 class LowestWindow(Scorer):
     name = "lowest-window"
     summary = "lowest sliding-window mean log-prob of the chain's tokens"
-    rank = 20
+    order = 20
 
     def score(self, candidate: Candidate, scoring: Scoring) -> float:
         return lowest_window_logprob(candidate.tokens, scoring.window)

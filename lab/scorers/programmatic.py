@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 class Programmatic(Verifier):
     name = "programmatic"
     summary = "the problem kind's own checker: Game of 24 validity, arithmetic recomputation"
-    rank = 40
+    order = 40
 
     def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
         del threshold  # the checker decides by itself

@@ -1,5 +1,5 @@
 """The scorers by name, found with lab.plugins.discover: this package's modules and the
-LAB_PLUGINS modules, listed in rank order (the built-in ones first)."""
+LAB_PLUGINS modules, listed in `order` (the built-in ones first)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ PACKAGE = "lab.scorers"
 
 @cache
 def scorers() -> dict[str, Scorer]:
-    """Every scorer by name, in rank order (ties in the order they were found)."""
+    """Every scorer by name, in `order` (ties in the order they were found)."""
     found: dict[str, Scorer] = {}
-    for cls in sorted(discover(PACKAGE, Scorer), key=lambda cls: cls.rank):
+    for cls in sorted(discover(PACKAGE, Scorer), key=lambda cls: cls.order):
         if cls.name in found:
             raise PluginError(f"two scorers are named {cls.name!r}: "
                               f"{type(found[cls.name]).__qualname__} and {cls.__qualname__}")

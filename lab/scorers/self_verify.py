@@ -13,7 +13,7 @@ class SelfVerify(ModelVerifier):
     name = "self-verify"
     summary = "the model's own P(Yes) to 'is this solution correct?'"
     needs = "model"
-    rank = 50
+    order = 50
 
     def prompt(self, problem: Problem, candidate: Candidate) -> Prompt:
         return prompts.verification_messages(problem, candidate.text, candidate.partial)

@@ -15,9 +15,9 @@ from lab.tasks.problem import Problem
 
 @cache
 def registry() -> dict[str, ProblemKind]:
-    """Every kind by name, in rank order (ties in the order they were found)."""
+    """Every kind by name, in `order` (ties in the order they were found)."""
     kinds: dict[str, ProblemKind] = {}
-    for cls in sorted(discover(__name__, ProblemKind), key=lambda cls: cls.rank):
+    for cls in sorted(discover(__name__, ProblemKind), key=lambda cls: cls.order):
         if cls.name in kinds:
             raise PluginError(f"two problem kinds are named {cls.name!r}: "
                               f"{type(kinds[cls.name]).__qualname__} and {cls.__qualname__}")

@@ -53,7 +53,7 @@ class ProblemKind(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for help texts
-    rank: ClassVar[int] = 1000  # lists are in rank order, lowest first (built-in kinds first)
+    order: ClassVar[int] = 1000  # lists are in `order`, lowest first (built-in kinds first)
     instruction: ClassVar[str] = (
         'Finish with a last line "The answer is X." where X is the final result.'
     )

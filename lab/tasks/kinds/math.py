@@ -13,7 +13,7 @@ class MathKind(ProblemKind):
 
     name = AnswerKind.MATH.value
     summary = "a math expression, compared by LaTeX normalization and sympy"
-    rank = 20
+    order = 20
 
     def answer_key(self, answer: str) -> str:
         return math_key(answer)

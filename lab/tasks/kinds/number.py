@@ -15,7 +15,7 @@ class NumberKind(ProblemKind):
 
     name = AnswerKind.NUMBER.value
     summary = "a numeric final answer; '$1,000.00', '1000' and '1000.0' are one answer"
-    rank = 10
+    order = 10
 
     def answer_key(self, answer: str) -> str:
         number = number_key(answer)

@@ -21,7 +21,7 @@ class TargetKind(ProblemKind):
 
     name = AnswerKind.TARGET.value
     summary = f"an expression that reaches {game24.TARGET} from the given numbers (Game of 24)"
-    rank = 30
+    order = 30
     instruction = ('Finish with a last line "The answer is E." where E is the expression, '
                    "using each given number exactly once.")
 

@@ -12,7 +12,7 @@ class TextKind(ProblemKind):
 
     name = AnswerKind.TEXT.value
     summary = "free text, compared after normalisation"
-    rank = 40
+    order = 40
     instruction = 'Finish with a last line "The answer is X."'
 
     def answer_key(self, answer: str) -> str:
