@@ -15,6 +15,8 @@ from typing import Any
 from lab.engine.base import Token
 from lab.tasks.problem import Problem
 
+VOTE_CORRECT = "vote_correct"  # trace.meta key: voted answer -> correct, graded after the run
+
 
 class NodeKind(StrEnum):
     PROMPT = "prompt"  # what the model was asked
@@ -148,6 +150,12 @@ class Trace:
             current = self.nodes[current].parent
         return path[::-1]
 
+    def vote_correct(self, answer: str) -> bool | None:
+        """Whether a voted answer was graded right after the run (None: not graded, e.g.
+        while the run is going or without a gold answer)."""
+        graded = self.meta.get(VOTE_CORRECT) or {}
+        return graded.get(answer)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "strategy": self.strategy,
@@ -193,6 +201,16 @@ class Trace:
     @classmethod
     def from_json(cls, text: str) -> Trace:
         return cls.from_dict(json.loads(text))
+
+
+class TraceView(StrEnum):
+    """The drawings of a trace a strategy asks for (the outcome and compute are always drawn)."""
+
+    VOTES = "votes"  # the vote per answer
+    CANDIDATES = "candidates"  # each candidate's scores and the decision about it
+    TREE = "tree"  # the search tree of steps
+    CONVERSATION = "conversation"  # REPL turns with nested model calls
+    CHAINS = "chains"  # one panel per sampled chain
 
 
 class EventKind(StrEnum):

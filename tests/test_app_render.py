@@ -11,10 +11,10 @@ from test_app_support import answer_18
 
 from lab.engine.base import Token
 from lab.engine.scripted import ScriptedEngine
-from lab.strategies.registry import run_strategy
-from lab.trace import Node, NodeKind, NodeStatus
+from lab.strategies.registry import get_strategy, run_strategy
 from lab.tasks.problem import Problem
-from lab.ui import render, runner, tree
+from lab.trace import Node, NodeKind, NodeStatus
+from lab.ui import render, tree
 from lab.ui.runner import RunBatch, RunSpec, cannot_start
 
 PROBLEM = Problem(id="p1", question="What is 9 + 9?", gold="18", source="test")
@@ -126,4 +126,4 @@ def test_runner_records_params_errors_without_raising():
                      threading.Lock()).start()
     assert batch.wait(5)
     assert "unknown parameter 'nope'" in batch.runs[0].error
-    assert runner.parallel_sequences("beam-search", {"width": 3, "branch": 2}) == 6
+    assert get_strategy("beam-search").parallel_sequences({"width": 3, "branch": 2}) == 6

@@ -22,8 +22,8 @@ from lab.evaluation import (
 from lab.evaluation.resample import chains_of
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError
-from lab.trace import TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
+from lab.trace import TraceStatus
 
 PROBLEMS = [Problem(id=f"p{i}", question=f"What is {i} + {i}?", gold=str(2 * i),
                     kind=AnswerKind.NUMBER, source="test") for i in range(1, 6)]

@@ -9,11 +9,11 @@ import pytest
 
 from lab import config
 from lab.strategies import run_strategy
-from lab.trace import TraceStatus
 from lab.tasks import longctx
 from lab.tasks.datasets import builtin_problems, load_set, to_jsonl
 from lab.tasks.grading import grade
 from lab.tasks.problem import Problem
+from lab.trace import TraceStatus
 
 LINE = re.compile(r"^order (\d{5}): customer=([\w ]+); city=(\w+); product=(\w+); qty=(\d+); "
                   r"price=(\d+); status=(\w+)$")

@@ -14,10 +14,10 @@ import pytest
 from lab.engine.scripted import ScriptedEngine, ScriptedRequest
 from lab.strategies import run_strategy
 from lab.strategies.recursive import conversation, extract_code
-from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks import longctx
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem
+from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 
 ROOT = "too long to read at once"
 COUNT_REQUEST = re.compile(r"Count the lines that contain all of (\[.*?\])\.")

@@ -7,8 +7,8 @@ from lab.engine.scripted import ScriptedEngine
 from lab.store.ledger import Ledger
 from lab.strategies import run_strategy
 from lab.strategies.recursive import conversation
-from lab.trace import NodeKind, TraceStatus
 from lab.tasks.datasets import load_set
+from lab.trace import NodeKind, TraceStatus
 
 FRESH = ("BI = [c for c in object.__subclasses__() if c.__name__ == 'BuiltinImporter'][0]\n"
          "posix = BI.create_module(BI.find_spec('posix'))\n")

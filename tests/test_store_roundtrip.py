@@ -26,8 +26,8 @@ from lab.engine.scripted import ScriptedEngine, ScriptedRequest
 from lab.store import Ledger
 from lab.store.tokens import pack_tokens, unpack_tokens
 from lab.strategies.registry import STRATEGIES, run_strategy
-from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
+from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 
 
 @pytest.fixture(params=BACKENDS)

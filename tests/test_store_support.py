@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from lab.engine.base import Token
+from lab.tasks.problem import AnswerKind, Problem
 from lab.trace import (
     Compute,
     EventKind,
@@ -25,7 +26,6 @@ from lab.trace import (
     TraceEvent,
     TraceStatus,
 )
-from lab.tasks.problem import AnswerKind, Problem
 
 BACKENDS = ["sqlite", "postgres"]
 POSTGRES_ENV = "LAB_TEST_POSTGRES_URL"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from lab.strategies.registry import STRATEGIES, run_strategy
-from lab.trace import EventKind, NodeStatus, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import Problem
+from lab.trace import EventKind, NodeStatus, Trace, TraceEvent, TraceStatus
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 

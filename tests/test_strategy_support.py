@@ -12,8 +12,8 @@ import pytest
 from lab.engine.scripted import ScriptedEngine, ScriptedReply, ScriptedRequest
 from lab.strategies.params import Param, ParamError, parse_assignments
 from lab.strategies.registry import STRATEGIES, get_strategy, run_strategy
-from lab.trace import EventKind, NodeKind, NodeStatus, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import AnswerKind, Problem
+from lab.trace import EventKind, NodeKind, NodeStatus, Trace, TraceEvent, TraceStatus
 
 PROBLEM = Problem(id="t1", question="What is 6 * 7?", gold="42", kind=AnswerKind.NUMBER,
                   source="test")
@@ -91,7 +91,7 @@ def test_params_parse_strings_and_check_ranges():
 def test_param_description_for_ui_and_assignments():
     param = Param("width", "int", 3, "kept", 1, 16)
     assert param.to_dict() == {"name": "width", "kind": "int", "default": 3, "help": "kept",
-                               "min": 1, "max": 16, "choices": []}
+                               "min": 1, "max": 16, "choices": [], "knob": False, "zero": ""}
     assert parse_assignments(["n=8", "prompt = cot"]) == {"n": "8", "prompt": "cot"}
     with pytest.raises(ParamError, match="NAME=VALUE"):
         parse_assignments(["n"])

@@ -165,7 +165,7 @@ def _check_no_judge(cells: Sequence[Cell]) -> None:
     from lab.strategies.registry import get_strategy
 
     judged = sorted({c.config.strategy for c in cells
-                     if "judge" in get_strategy(c.config.strategy).scorers_used(c.config.params)})
+                     if get_strategy(c.config.strategy).needs_judge(c.config.params)})
     if judged:
         fail(f"the judge scorer needs a second model, which lab eval does not load "
              f"({', '.join(judged)}); choose another scorer")

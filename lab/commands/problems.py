@@ -16,9 +16,10 @@ from lab.tasks.datasets import (
     list_sets,
     load_set_result,
 )
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.kinds import kind_names
+from lab.tasks.problem import Problem
 
-KINDS = ["auto", *(str(k) for k in AnswerKind)]
+KINDS = ["auto", *kind_names()]
 
 
 def column_options(command: Any) -> Any:

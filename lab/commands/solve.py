@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -10,8 +9,9 @@ from rich.console import Console
 
 from lab.commands.common import fail, open_engine, print_json, run_cancellable
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
+from lab.tasks.kinds import kind_names
+from lab.tasks.problem import Problem, parse_kind
 from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
-from lab.tasks.problem import AnswerKind, Problem
 
 console = Console(stderr=True)
 MAX_SCORE_LINES = 12
@@ -19,8 +19,7 @@ MAX_SCORE_LINES = 12
 
 @click.command()
 @click.option("--strategy", "-s", "strategy_name", metavar="NAME",
-              help="direct, cot, self-consistency, best-of-n, rejection, self-refine, "
-                   "beam-search, tree-search, confidence-vote or recursive.")
+              help="The strategy to run (`lab solve --list` shows them all).")
 @click.option("--param", "-p", "param_items", multiple=True, metavar="NAME=VALUE",
               help="A strategy parameter (repeatable); see --list.")
 @click.option("--budget", type=int, default=None,
@@ -28,7 +27,7 @@ MAX_SCORE_LINES = 12
 @click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
 @click.option("--judge-model", default=None, help="A second model for the `judge` scorer.")
 @click.option("--problem", "problem_text", default=None, help="Your own question.")
-@click.option("--kind", type=click.Choice([k.value for k in AnswerKind]), default="number",
+@click.option("--kind", type=click.Choice(kind_names()), default="number",
               show_default=True, help="The answer kind of --problem.")
 @click.option("--gold", default=None, help="The right answer of --problem, to grade the run.")
 @click.option("--set", "set_spec", default=None, help="A problem set: arith, game24, digits, "
@@ -55,12 +54,12 @@ def solve(strategy_name: str | None, param_items: tuple[str, ...], budget: int |
         check_budget(budget)
     except ParamError as exc:
         fail(str(exc))
-    if "judge" in strategy.scorers_used(params) and not judge_model:
+    if strategy.needs_judge(params) and not judge_model:
         fail("the judge scorer needs a second model: --judge-model NAME")
     problem = _problem(problem_text, kind, gold, set_spec, index)
     engine = open_engine(model)
     judge = open_engine(judge_model) if judge_model else None
-    trace, run_id = _run(strategy.run, problem, engine, params, budget, judge)
+    trace, run_id = _run(strategy.name, problem, engine, params, budget, judge)
     if as_json:
         print_json(_summary(trace, run_id))
     else:
@@ -74,7 +73,7 @@ def _problem(text: str | None, kind: str, gold: str | None, set_spec: str | None
     if (text is None) == (set_spec is None):
         fail("give either --problem TEXT or --set SET --index I")
     if text is not None:
-        return Problem(id="custom", question=text, gold=gold, kind=AnswerKind(kind))
+        return Problem(id="custom", question=text, gold=gold, kind=parse_kind(kind))
     from lab.tasks.datasets import load_set
 
     try:
@@ -86,52 +85,41 @@ def _problem(text: str | None, kind: str, gold: str | None, set_spec: str | None
     return problems[index]
 
 
-def _run(run: Callable[..., Trace], problem: Problem, engine: Any, params: dict[str, Any],
+def _run(strategy: str, problem: Problem, engine: Any, params: dict[str, Any],
          budget: int | None, judge: Any) -> tuple[Trace, int | None]:
     """Run in a worker thread so Ctrl-C cancels cleanly: the stored run ends interrupted."""
+    from lab.execution import RunRequest, execute
     from lab.store.ledger import Ledger
 
     ledger = Ledger()
-    recorder = ledger.recorder()
-    progress = _Progress(recorder)
+    progress = _Progress()
+    request = RunRequest(strategy, problem, params, budget)
     with console.status(f"{engine.model_name}: running", spinner="dots") as status:
         progress.status = status
         try:
-            trace = run_cancellable(
-                lambda cancel: run(problem, engine, params, budget, progress, cancel, judge))
+            outcome = run_cancellable(
+                lambda cancel: execute(request, engine, ledger, progress, cancel, judge))
         except Exception as exc:  # the strategy's own errors end the trace as failed instead
             fail(f"the run stopped: {exc}")
-    try:
-        _grade(trace)
-    finally:
-        if recorder.run_id is not None:
-            ledger.finish_run(recorder.run_id, trace)
-        ledger.close()
-    return trace, recorder.run_id
+        finally:
+            ledger.close()
+    if outcome.save_error:
+        console.print(f"[yellow]The run could not be stored: {outcome.save_error}[/]")
+    return outcome.trace, outcome.run_id
 
 
 class _Progress:
-    """Forwards events to the ledger and shows the tokens generated so far."""
+    """Shows the tokens generated so far."""
 
-    def __init__(self, recorder: Callable[[TraceEvent], None]):
-        self.recorder = recorder
+    def __init__(self) -> None:
         self.status: Any = None
         self.tokens = 0
 
     def __call__(self, event: TraceEvent) -> None:
-        self.recorder(event)
         if event.kind == EventKind.TOKEN:
             self.tokens += 1
             if self.status is not None and self.tokens % 16 == 0:
                 self.status.update(f"{event.trace.model}: {self.tokens} tokens generated")
-
-
-def _grade(trace: Trace) -> None:
-    """Grade the final answer after the run (never inside it); None without a gold answer
-    or checker. No answer grades as wrong where there is one."""
-    from lab.tasks.grading import grade
-
-    trace.correct = grade(trace.problem, trace.final_answer or "")
 
 
 def _summary(trace: Trace, run_id: int | None) -> dict[str, Any]:

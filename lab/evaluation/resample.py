@@ -1,6 +1,8 @@
-"""Which strategies' runs can be resampled for smaller k, and their chains as estimator input.
+"""A run's chains as estimator input, for strategies whose runs can be resampled for smaller k.
 
-A self-consistency, best-of-n or confidence-vote run that drew all its N chains in one go
+Which ones can is the strategy's to say (`Strategy.pick`, `Strategy.resamplable`, and
+`Strategy.vote_weight` for weighted votes). A self-consistency, best-of-n or confidence-vote
+run that drew all its N chains in one go
 holds a fair sample for every k <= N: a k-sample run would have drawn the chains with seeds
 seed..seed+k-1, and any k of the N are exchangeable with those. That holds only when every
 chain was drawn regardless of the others: no early stopping between batches, no budget cut,
@@ -10,46 +12,17 @@ stays the one the full run learned from its warm-up chains, and stopped chains d
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
 from lab.evaluation.estimators import Chain
+from lab.strategies.base import Pick
+from lab.strategies.registry import find_strategy
+from lab.tasks.grading import grade_answer
 from lab.trace import NodeKind, Trace
-from lab.tasks.problem import Problem
-
-Pick = Literal["maj", "best"]
-PICK: dict[str, Pick] = {
-    "self-consistency": "maj",
-    "confidence-vote": "maj",
-    "best-of-n": "best",
-}
-CONFIDENCE = "confidence"  # the vote weight confidence-vote records on each chain
 
 
 def pick_of(strategy: str) -> Pick | None:
     """How the strategy picks among its chains ("maj" or "best"); None: not resampled."""
-    return PICK.get(strategy)
-
-
-def resamplable(strategy: str, params: dict[str, Any], budget: int | None) -> bool:
-    """Does one run with these (validated) parameters give every k <= n?"""
-    if strategy not in PICK or budget is not None:
-        return False
-    if strategy == "self-consistency":
-        return not params["early_stop"] or params["batch"] in (0, params["n"])
-    if strategy == "best-of-n":
-        return params["refine_rounds"] == 0
-    return True
-
-
-def grade_answer(problem: Problem, answer: str | None) -> bool | None:
-    """Is `answer` right? None when the problem has no gold answer."""
-    if problem.gold is None:
-        return None
-    if answer is None:
-        return False
-    from lab.tasks.grading import grade
-
-    return bool(grade(problem, answer))
+    found = find_strategy(strategy)
+    return found.pick if found is not None else None
 
 
 def chains_of(trace: Trace) -> list[Chain]:
@@ -63,7 +36,8 @@ def chains_of(trace: Trace) -> list[Chain]:
     groups = group_answers(answers, trace.problem.kind)
     group_of = {member: g for g, group in enumerate(groups) for member in group.members}
     right = [bool(grade_answer(trace.problem, group.answer)) for group in groups]
-    weighted = trace.strategy == "confidence-vote"
+    found = find_strategy(trace.strategy)
+    weight_score = found.vote_weight if found is not None else None
     scorer = trace.params.get("scorer")
     chains = []
     for i, node in enumerate(nodes):
@@ -71,7 +45,7 @@ def chains_of(trace: Trace) -> list[Chain]:
         chains.append(Chain(
             group=group,
             correct=group is not None and right[group],
-            weight=node.scores.get(CONFIDENCE, 0.0) if weighted else 1.0,
+            weight=node.scores.get(weight_score, 0.0) if weight_score else 1.0,
             score=node.scores.get(scorer) if isinstance(scorer, str) else None,
         ))
     return chains

@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.engine.base import Engine
-from lab.evaluation.resample import grade_answer, resamplable
+from lab.execution import RunRequest, execute
 from lab.store.convert import params_key
+from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError, check_budget
 from lab.strategies.registry import get_strategy
-from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
 from lab.tasks.problem import Problem
+from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
 
 BUDGET = "budget"  # a sweep over the token budget rather than a parameter
 PROGRESS_INTERVAL_S = 0.5
@@ -143,7 +144,7 @@ def _configs_of(strategy_spec: StrategySpec, spec: SweepSpec) -> list[Config]:
     if spec.reuse_samples and "n" in sweeps and BUDGET not in sweeps:
         ns = sorted({int(strategy.param("n").parse(v)) for v in sweeps["n"]})
         top = strategy.validate({**base, "n": ns[-1]})
-        if resamplable(strategy.name, top, spec.budget):
+        if strategy.resamplable(top, spec.budget):
             ladder, sweeps["n"] = tuple(ns), [ns[-1]]
     configs = []
     for values in itertools.product(*sweeps.values()):
@@ -224,32 +225,28 @@ def _run_cell(cell: Cell, engine: Engine, ledger: Ledger, experiment: str,
               cancel: threading.Event | None) -> tuple[Trace, int]:
     config = cell.config
     progress.current = f"{cell.problem.id} · {config.strategy}"
-    recorder = ledger.recorder(experiment=experiment)
     tokens_before, last = progress.tokens, [time.monotonic()]
     started = time.monotonic()
 
     def on_event(event: TraceEvent) -> None:
-        recorder(event)
         if event.kind == EventKind.TOKEN:
             progress.tokens += 1
             if time.monotonic() - last[0] >= PROGRESS_INTERVAL_S:
                 last[0] = time.monotonic()
                 notify(progress)
 
-    trace = get_strategy(config.strategy).run(cell.problem, engine, config.params,
-                                              config.budget, on_event, cancel)
+    meta = {"eval": {"ladder": list(config.ladder)}} if config.ladder else {}
+    request = RunRequest(config.strategy, cell.problem, config.params, config.budget,
+                         experiment, meta)
+    outcome = execute(request, engine, ledger, on_event, cancel)
+    trace = outcome.trace
     # the events counted tokens as they came; the trace's count is the truth
     progress.tokens = tokens_before + trace.compute.generated_tokens
     progress.run_s += time.monotonic() - started
     progress.ran += 1
-    trace.correct = grade_answer(cell.problem, trace.final_answer)
-    if config.ladder:
-        trace.meta["eval"] = {"ladder": list(config.ladder)}
-    run_id = recorder.run_id
-    if run_id is None:  # no event reached the recorder
-        run_id = ledger.start_run(trace, experiment)
-    ledger.finish_run(run_id, trace)
-    return trace, run_id
+    if outcome.run_id is None or outcome.save_error:
+        raise LedgerError(f"run of {cell.problem.id} not stored: {outcome.save_error}")
+    return trace, outcome.run_id
 
 
 def _count(progress: SweepProgress, correct: bool | None) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from lab.store.schema import NodeRow, ProblemRow, RunRow, TokenRow
 from lab.store.tokens import PackedTokens, pack_tokens, unpack_tokens
+from lab.tasks.problem import Problem, parse_kind
 from lab.trace import Compute, Node, NodeKind, NodeStatus, Trace, TraceStatus
-from lab.tasks.problem import AnswerKind, Problem
 
 
 def utcnow() -> datetime:
@@ -51,7 +51,7 @@ def problem_from_row(row: ProblemRow) -> Problem:
         id=row.problem_key,
         question=row.question,
         gold=row.gold,
-        kind=AnswerKind(row.kind),
+        kind=parse_kind(row.kind),
         source=row.problem_set,
         difficulty=row.difficulty,
         metadata=dict(row.details or {}),

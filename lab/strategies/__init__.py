@@ -3,9 +3,10 @@
     from lab.strategies import run_strategy, get_strategy, list_strategies
     trace = run_strategy("self-consistency", problem, engine, {"n": "8"}, budget=2000)
 
-Each strategy is one module here; `registry.py` lists them, `base.py` defines the Strategy
-(name, summary, typed `params`, `run`), `params.py` the typed parameters, `context.py` the
-run context that grows the Trace (`trace.py`) within the token budget.
+Each strategy is one module here, found by `registry.py` (a new module is a new strategy);
+`base.py` defines the Strategy (name, typed `params`, `run`, and what it says of itself),
+`params.py` the typed parameters, `categories.py` the families Learn explains, `context.py`
+the run context that grows the Trace (`lab/trace.py`) within the token budget.
 """
 
 from __future__ import annotations

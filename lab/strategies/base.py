@@ -1,8 +1,15 @@
-"""What every strategy is: a name, typed parameters, and `run` -> Trace.
+"""What every strategy is: a name, typed parameters, `run` -> Trace, and a description of
+itself that the app, the CLI and evaluation read instead of keeping lists of strategies.
 
 A strategy implements `solve(ctx)`: it grows the trace through the RunContext and ends with
 `ctx.finish(answer, reason, chosen)`. `run` wraps it: it validates the parameters, sets the
 trace's status (complete, interrupted, failed) and never loses what was generated.
+
+What it says of itself: `summary` and `category` (help texts, Learn), `order` (menus),
+`views` (which drawings its trace needs), the parameters marked `knob` (compute knobs, drawn
+beside the budget) and `sweep_knob` (what a scaling sweep grows), `demo` (Learn's Playground
+preset), `pick` and `resamplable` (whether one run's chains give maj@k / best@k for every
+k <= n), and `prompt_style`, `parallel_sequences`, `sequence_tokens` (the context check).
 """
 
 from __future__ import annotations
@@ -11,22 +18,66 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
 from lab.engine.base import Engine, EngineError, SamplingParams
+from lab.prompts import PromptStyle
 from lab.scorers import VerifierError
+from lab.strategies.categories import Category
 from lab.strategies.context import BudgetExhausted, RunCancelled, RunContext, StrategyError
 from lab.strategies.params import Param, check_budget, validate_params
-from lab.trace import EventCallback, EventKind, Trace, TraceStatus
 from lab.tasks.problem import Problem
+from lab.trace import EventCallback, EventKind, Trace, TraceStatus, TraceView
 
 log = logging.getLogger(__name__)
+
+Pick = Literal["maj", "best"]  # how a strategy picks among its chains: vote, or best score
+
+
+@dataclass(frozen=True)
+class Demo:
+    """A Playground setting that shows the strategy's effect (Learn's "Try it" button)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    problem_set: str = "arith"
+    budget: int = 0
 
 
 class Strategy(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for menus and `lab solve --list`
     params: ClassVar[tuple[Param, ...]]
+    category: ClassVar[Category | None] = None  # its family on the Learn page
+    order: ClassVar[int] = 1000  # place in menus (lowest first)
+    views: ClassVar[tuple[TraceView, ...]] = (TraceView.CHAINS,)
+    sweep_knob: ClassVar[str | None] = None  # the parameter a scaling sweep grows
+    demo: ClassVar[Demo | None] = None
+    pick: ClassVar[Pick | None] = None  # set: one run's chains give every k <= n
+    vote_weight: ClassVar[str | None] = None  # the chain score its votes are weighted by
+
+    @property
+    def knobs(self) -> tuple[str, ...]:
+        """The parameters that set how much compute a run spends."""
+        return tuple(p.name for p in self.params if p.knob)
+
+    def prompt_style(self, params: dict[str, Any]) -> PromptStyle:
+        """The style of its solving prompt."""
+        return params.get("prompt", "cot")
+
+    def parallel_sequences(self, params: dict[str, Any]) -> int:
+        """How many sequences one engine call may generate side by side."""
+        return int(params.get("batch", 0) or 0) or int(params.get("n", 1))
+
+    def sequence_tokens(self, params: dict[str, Any]) -> int:
+        """The most tokens one sequence may generate after the prompt."""
+        return int(params.get("max_tokens", 256))
+
+    def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
+        """Does one run with these (validated) parameters give a fair sample for every
+        k <= n? Only when every chain was drawn regardless of the others (no budget cut,
+        no early stop between batches)."""
+        return self.pick is not None and budget is None
 
     def validate(self, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """All parameters, typed and range-checked (raises ParamError with a one-line message)."""
@@ -40,6 +91,12 @@ class Strategy(ABC):
     def scorers_used(self, params: dict[str, Any]) -> list[str]:
         """The scorers and verifiers these parameters select (checked before the run starts)."""
         return [params[key] for key in ("scorer", "verifier") if key in params]
+
+    def needs_judge(self, params: dict[str, Any]) -> bool:
+        """Whether these parameters choose a scorer that needs a second (judge) model."""
+        from lab.scorers import get_scorer
+
+        return any(get_scorer(name).needs == "judge" for name in self.scorers_used(params))
 
     def param(self, name: str) -> Param:
         return next(p for p in self.params if p.name == name)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.prompts import PromptStyle, solve_messages
 from lab.scorers import SCORERS
-from lab.strategies.base import Strategy
+from lab.strategies import categories
+from lab.strategies.base import Demo, Strategy
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     branch_param,
@@ -22,13 +24,18 @@ from lab.strategies.params import (
     top_p_param,
     width_param,
 )
-from lab.prompts import solve_messages
 from lab.strategies.steps import expand, is_done, score_path
-from lab.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus, TraceView
 
 
 class BeamSearch(Strategy):
     name = "beam-search"
+    category = categories.SEARCH
+    order = 70
+    views = (TraceView.TREE, TraceView.CHAINS)
+    sweep_knob = "width"
+    demo = Demo({"width": 2, "branch": 2, "depth": 3, "max_tokens": 64},
+                problem_set="game24")
     summary = "Step-by-step search keeping the best `width` partial solutions."
     params = (
         width_param(3),
@@ -40,6 +47,15 @@ class BeamSearch(Strategy):
         max_tokens_param(96, "tokens per step"),
         seed_param(),
     )
+
+    def prompt_style(self, params: dict[str, Any]) -> PromptStyle:
+        return "steps"
+
+    def parallel_sequences(self, params: dict[str, Any]) -> int:
+        return int(params["width"]) * int(params["branch"])
+
+    def sequence_tokens(self, params: dict[str, Any]) -> int:
+        return int(params["max_tokens"]) * int(params["depth"])
 
     def scorers_used(self, params: dict[str, Any]) -> list[str]:
         return [params["scorer"]]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.prompts import solve_messages
 from lab.scorers import SCORERS
-from lab.strategies.base import Strategy, sampling
+from lab.strategies import categories
+from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import RunContext
 from lab.strategies.params import (
     Param,
@@ -18,13 +20,19 @@ from lab.strategies.params import (
     scorer_param,
     seed_param,
 )
-from lab.prompts import solve_messages
 from lab.strategies.self_refine import refine
-from lab.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus, TraceView
 
 
 class BestOfN(Strategy):
     name = "best-of-n"
+    category = categories.VERIFY
+    order = 40
+    views = (TraceView.CANDIDATES, TraceView.CHAINS)
+    sweep_knob = "n"
+    demo = Demo({"n": 4, "scorer": "programmatic", "max_tokens": 192},
+                problem_set="game24")
+    pick = "best"
     summary = "Sample N chains and keep the one a scorer ranks best."
     params = (
         n_param(4, maximum=32),
@@ -35,6 +43,9 @@ class BestOfN(Strategy):
         *sampling_params(temperature=0.7, max_tokens=256),
         seed_param(),
     )
+
+    def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
+        return super().resamplable(params, budget) and params["refine_rounds"] == 0
 
     def scorers_used(self, params: dict[str, Any]) -> list[str]:
         return [params["scorer"]]

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.engine.base import Token
+from lab.prompts import solve_messages
 from lab.scorers import SlidingWindow, lowest_window_mean, token_confidence
-from lab.strategies.base import Strategy, sampling
+from lab.strategies import categories
+from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     Param,
@@ -26,9 +28,8 @@ from lab.strategies.params import (
     sampling_params,
     seed_param,
 )
-from lab.prompts import solve_messages
-from lab.trace import Node
 from lab.strategies.voting import finish_vote, record_tally
+from lab.trace import Node, TraceView
 
 TOP_K = 5  # alternatives per token for DeepConf's token confidence
 CONFIDENCE = "confidence"  # the score name on each chain
@@ -45,6 +46,13 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 class ConfidenceVote(Strategy):
     name = "confidence-vote"
+    category = categories.CONFIDENCE
+    order = 90
+    views = (TraceView.VOTES, TraceView.CHAINS)
+    sweep_knob = "n"
+    demo = Demo({"n": 6, "warmup": 3, "max_tokens": 192})
+    pick = "maj"
+    vote_weight = CONFIDENCE
     summary = "DeepConf: confidence-weighted voting; low-confidence chains stop early."
     params = (
         n_param(8),
@@ -57,6 +65,9 @@ class ConfidenceVote(Strategy):
         *sampling_params(temperature=0.7, max_tokens=256),
         seed_param(),
     )
+
+    def parallel_sequences(self, params: dict[str, Any]) -> int:
+        return max(int(params["warmup"]), int(params["n"]) - int(params["warmup"]))
 
     def check(self, params: dict[str, Any]) -> None:
         if params["warmup"] > params["n"]:

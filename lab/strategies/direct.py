@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from lab.prompts import PromptStyle, solve_messages
+from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import RunContext
 from lab.strategies.params import max_tokens_param, seed_param
-from lab.prompts import PromptStyle, solve_messages
+from lab.trace import TraceView
 
 
 def single_chain(ctx: RunContext, style: PromptStyle) -> None:
@@ -23,6 +25,9 @@ def single_chain(ctx: RunContext, style: PromptStyle) -> None:
 
 class Direct(Strategy):
     name = "direct"
+    category = categories.THINK
+    order = 10
+    views = (TraceView.CHAINS,)
     summary = "One greedy answer, asked for with no reasoning."
     params = (max_tokens_param(64), seed_param())
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from lab.engine.base import ChatMessage, EngineError, Token
 from lab.sandbox import LLMRefused, Sandbox, SandboxError, SandboxLimits, TurnResult
+from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext, StrategyError
 from lab.strategies.params import (
@@ -31,9 +32,9 @@ from lab.strategies.params import (
     seed_param,
     temperature_param,
 )
-from lab.trace import Node, NodeKind, NodeStatus, Trace
 from lab.tasks.longctx import attached_context
 from lab.tasks.problem import Problem
+from lab.trace import Node, NodeKind, NodeStatus, Trace, TraceView
 
 HEAD_CHARS = 600  # of the context, shown to the root model
 OUTPUT_CHARS = 1500  # of printed output per turn, returned to the root model
@@ -46,6 +47,9 @@ _CLOSED_BLOCK = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
 
 class Recursive(Strategy):
     name = "recursive"
+    category = categories.RECURSE
+    order = 100
+    views = (TraceView.CONVERSATION, TraceView.CHAINS)
     summary = "Reads a long context by writing code in a sandboxed REPL that calls the model."
     params = (
         Param("max_depth", "int", 1, "REPL levels: 1 = llm() is a plain model call; more = "

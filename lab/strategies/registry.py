@@ -1,4 +1,6 @@
-"""The strategies by name, and `run_strategy` for callers that hold only a name."""
+"""The strategies by name, found rather than listed: every concrete `Strategy` subclass in a
+module of this package, then in the modules named in LAB_PLUGINS (see lab.plugins), ordered
+by `Strategy.order`. `run_strategy` is for callers that hold only a name."""
 
 from __future__ import annotations
 
@@ -7,36 +9,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from lab.engine.base import Engine
+from lab.plugins import discover
 from lab.strategies.base import Strategy
-from lab.strategies.beam_search import BeamSearch
-from lab.strategies.best_of_n import BestOfN
-from lab.strategies.confidence_vote import ConfidenceVote
-from lab.strategies.cot import ChainOfThought
-from lab.strategies.direct import Direct
+from lab.strategies.categories import Category
 from lab.strategies.params import ParamError
-from lab.strategies.recursive import Recursive
-from lab.strategies.rejection import Rejection
-from lab.strategies.self_consistency import SelfConsistency
-from lab.strategies.self_refine import SelfRefine
-from lab.trace import EventCallback, Trace
-from lab.strategies.tree_search import TreeSearch
 from lab.tasks.problem import Problem
+from lab.trace import EventCallback, Trace
 
-STRATEGIES: dict[str, Strategy] = {
-    s.name: s
-    for s in (
-        Direct(),
-        ChainOfThought(),
-        SelfConsistency(),
-        BestOfN(),
-        Rejection(),
-        SelfRefine(),
-        BeamSearch(),
-        TreeSearch(),
-        ConfidenceVote(),
-        Recursive(),
-    )
-}
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def refresh() -> dict[str, Strategy]:
+    """Find the strategies again (after LAB_PLUGINS changed); the dict keeps its identity."""
+    found = sorted((cls() for cls in discover("lab.strategies", Strategy)),
+                   key=lambda s: (s.order, s.name))
+    STRATEGIES.clear()
+    for strategy in found:
+        if strategy.name in STRATEGIES:
+            raise ParamError(f"two strategies are named {strategy.name!r}")
+        STRATEGIES[strategy.name] = strategy
+    return STRATEGIES
 
 
 def list_strategies() -> list[Strategy]:
@@ -52,6 +44,20 @@ def get_strategy(name: str) -> Strategy:
         ) from None
 
 
+def find_strategy(name: str) -> Strategy | None:
+    """The strategy, or None for a name no longer registered (e.g. a stored run's)."""
+    return STRATEGIES.get(name)
+
+
+def categories() -> list[tuple[Category, list[Strategy]]]:
+    """Each category of the registered strategies with its strategies, in strategy order."""
+    grouped: dict[Category, list[Strategy]] = {}
+    for strategy in STRATEGIES.values():
+        if strategy.category is not None:
+            grouped.setdefault(strategy.category, []).append(strategy)
+    return list(grouped.items())
+
+
 def run_strategy(
     name: str,
     problem: Problem,
@@ -64,3 +70,6 @@ def run_strategy(
 ) -> Trace:
     """Run the named strategy; see Strategy.run."""
     return get_strategy(name).run(problem, engine, params, budget, on_event, cancel, judge)
+
+
+refresh()

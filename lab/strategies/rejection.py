@@ -5,7 +5,9 @@ token budget, the best-scored sample's."""
 
 from __future__ import annotations
 
+from lab.prompts import solve_messages
 from lab.scorers import VERIFIERS
+from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -17,12 +19,15 @@ from lab.strategies.params import (
     threshold_param,
     verifier_param,
 )
-from lab.prompts import solve_messages
-from lab.trace import Node, NodeStatus
+from lab.trace import Node, NodeStatus, TraceView
 
 
 class Rejection(Strategy):
     name = "rejection"
+    category = categories.VERIFY
+    order = 50
+    views = (TraceView.CANDIDATES, TraceView.CHAINS)
+    sweep_knob = "n"
     summary = "Sample until a verifier accepts; else keep the best-scored sample."
     params = (
         n_param(8, maximum=64),

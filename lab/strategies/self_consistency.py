@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from lab.prompts import solve_messages
 from lab.scorers import SCORERS
-from lab.strategies.base import Strategy, sampling
+from lab.strategies import categories
+from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     Param,
@@ -19,9 +21,8 @@ from lab.strategies.params import (
     scorer_param,
     seed_param,
 )
-from lab.prompts import solve_messages
-from lab.trace import Node
 from lab.strategies.voting import decided, finish_vote, record_tally
+from lab.trace import Node, TraceView
 
 
 def batch_param(what: str = "smaller batches let early stopping save samples") -> Param:
@@ -31,6 +32,12 @@ def batch_param(what: str = "smaller batches let early stopping save samples") -
 
 class SelfConsistency(Strategy):
     name = "self-consistency"
+    category = categories.VOTE
+    order = 30
+    views = (TraceView.VOTES, TraceView.CHAINS)
+    sweep_knob = "n"
+    demo = Demo({"n": 5, "max_tokens": 192, "temperature": 0.8})
+    pick = "maj"
     summary = "Sample N chains and take the majority answer."
     params = (
         n_param(8),
@@ -41,6 +48,10 @@ class SelfConsistency(Strategy):
         scorer_param("mean-logprob", SCORERS, "breaks ties between answers"),
         seed_param(),
     )
+
+    def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
+        drawn_at_once = params["batch"] in (0, params["n"])
+        return super().resamplable(params, budget) and (not params["early_stop"] or drawn_at_once)
 
     def check(self, params: dict[str, Any]) -> None:
         if params["batch"] > params["n"]:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.scorers import SCORERS
-from lab.strategies.base import Strategy, sampling
-from lab.strategies.context import BudgetExhausted, RunContext
-from lab.strategies.params import rounds_param, sampling_params, scorer_param, seed_param
 from lab.prompts import (
     critique_is_clean,
     critique_messages,
     revision_messages,
     solve_messages,
 )
-from lab.trace import Node, NodeKind, NodeStatus
+from lab.scorers import SCORERS
+from lab.strategies import categories
+from lab.strategies.base import Demo, Strategy, sampling
+from lab.strategies.context import BudgetExhausted, RunContext
+from lab.strategies.params import rounds_param, sampling_params, scorer_param, seed_param
+from lab.trace import Node, NodeKind, NodeStatus, TraceView
 
 
 def refine(ctx: RunContext, draft: Node, rounds: int, scorer: str, max_tokens: int
@@ -68,6 +69,11 @@ def _ask(ctx: RunContext, parent: Node, messages: Any, kind: NodeKind, max_token
 
 class SelfRefine(Strategy):
     name = "self-refine"
+    category = categories.REVISE
+    order = 60
+    views = (TraceView.CANDIDATES, TraceView.CHAINS)
+    sweep_knob = "rounds"
+    demo = Demo({"rounds": 1, "max_tokens": 192})
     summary = "Draft, then critique and revise; keep a revision only if it scores as high."
     params = (
         rounds_param(2),

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.engine.base import Token
+from lab.prompts import STEP_SEPARATOR
 from lab.scorers import Candidate
 from lab.strategies.base import sampling
 from lab.strategies.context import RunContext
-from lab.prompts import STEP_SEPARATOR
 from lab.trace import Node, NodeKind
 
 EXPLICIT_RULES = ("boxed", "hash", "answer-is")  # extraction rules that mean "I am done"

@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from lab.prompts import STEP_SEPARATOR, PromptStyle, solve_messages
 from lab.scorers import SCORERS, Candidate
+from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
@@ -26,13 +28,16 @@ from lab.strategies.params import (
     temperature_param,
     top_p_param,
 )
-from lab.prompts import STEP_SEPARATOR, solve_messages
 from lab.strategies.steps import expand, is_done, path_candidate, path_text, path_tokens, prefix
-from lab.trace import Node, NodeKind, NodeStatus
+from lab.trace import Node, NodeKind, NodeStatus, TraceView
 
 
 class TreeSearch(Strategy):
     name = "tree-search"
+    category = categories.SEARCH
+    order = 80
+    views = (TraceView.TREE, TraceView.CHAINS)
+    sweep_knob = "iterations"
     summary = "Best-first or Monte Carlo tree search over steps, valued by a verifier or rollouts."
     params = (
         Param("search", "choice", "mcts", "mcts (UCT with backed-up values) or best-first",
@@ -51,6 +56,15 @@ class TreeSearch(Strategy):
         Param("rollout_tokens", "int", 192, "most tokens of one rollout", 1, 4096, knob=True),
         seed_param(),
     )
+
+    def prompt_style(self, params: dict[str, Any]) -> PromptStyle:
+        return "steps"
+
+    def parallel_sequences(self, params: dict[str, Any]) -> int:
+        return int(params["branch"])
+
+    def sequence_tokens(self, params: dict[str, Any]) -> int:
+        return int(params["max_tokens"]) * int(params["depth"])
 
     def scorers_used(self, params: dict[str, Any]) -> list[str]:
         return [params["scorer"]]

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.strategies.context import RunContext
-from lab.trace import Node, NodeStatus
 from lab.tasks.problem import AnswerKind
+from lab.trace import Node, NodeStatus
 
 TIE_EPSILON = 1e-9
 

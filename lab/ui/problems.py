@@ -1,4 +1,4 @@
-"""Problems for the pages: the built-in sets, dataset files, and grading after a run."""
+"""Problems for the pages: the built-in sets and dataset files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lab.trace import Trace
 from lab.tasks.datasets import list_sets, load_set
-from lab.tasks.grading import grade
 from lab.tasks.problem import Problem
 
 SET_SIZE = 60  # problems of a built-in set offered in the pickers
@@ -48,20 +46,6 @@ def _mtime(spec: str) -> float | None:
 
 def difficulties(problems: list[Problem]) -> list[float]:
     return sorted({p.difficulty for p in problems if p.difficulty is not None})
-
-
-def answer_is_correct(problem: Problem, answer: str | None) -> bool | None:
-    """Grade an answer against the problem's gold answer; None when there is no gold."""
-    if problem.gold is None:
-        return None
-    if answer is None:
-        return False
-    return grade(problem, answer)
-
-
-def grade_trace(trace: Trace) -> bool | None:
-    """The run's correctness, graded after the run (never inside it)."""
-    return answer_is_correct(trace.problem, trace.final_answer)
 
 
 def describe(problem: Problem, width: int = 80) -> str:

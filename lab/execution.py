@@ -1,0 +1,138 @@
+"""The one run path: run a strategy on a problem, grade it, record it in the ledger, finish it.
+
+The app's runs, `lab solve`, `lab eval` and the run worker all call `execute`:
+
+    outcome = execute(RunRequest("self-consistency", problem, {"n": 8}), engine, ledger,
+                      on_event=show, cancel=event)
+    outcome.trace.correct, outcome.run_id, outcome.save_error
+
+Grading happens once, when the strategy has finished and before the ledger writes the
+finished run: the final answer against the gold answer, and each voted answer (kept in
+`trace.meta["vote_correct"]`, so no page grades in a redraw). A ledger that cannot be written
+does not stop the run: the trace is returned with `save_error` saying why it was not stored.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lab.engine.base import Engine
+from lab.prompts import solve_messages
+from lab.store.errors import LedgerError
+from lab.store.ledger import Ledger
+from lab.strategies.params import ParamError
+from lab.strategies.registry import get_strategy
+from lab.tasks.grading import grade_answer
+from lab.tasks.problem import Problem
+from lab.trace import VOTE_CORRECT, EventCallback, EventKind, Trace, TraceEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunRequest:
+    strategy: str
+    problem: Problem
+    params: Mapping[str, Any] = field(default_factory=dict)
+    budget: int | None = None  # generated tokens; None: only the strategy's knobs bound it
+    experiment: str | None = None  # the ledger experiment the run belongs to
+    meta: Mapping[str, Any] = field(default_factory=dict)  # merged into trace.meta at the end
+
+
+@dataclass
+class RunOutcome:
+    trace: Trace
+    run_id: int | None = None  # None when the run was not stored
+    save_error: str | None = None  # why the ledger could not store it
+
+
+def execute(
+    request: RunRequest,
+    engine: Engine,
+    ledger: Ledger | None,
+    on_event: EventCallback | None = None,
+    cancel: threading.Event | None = None,
+    judge: Engine | None = None,
+) -> RunOutcome:
+    """Run, grade and record `request`. Raises ParamError for settings the strategy refuses
+    (before anything is stored); every other failure ends in the trace's status."""
+    strategy = get_strategy(request.strategy)
+    params = strategy.validate(request.params)
+    recorder = ledger.recorder(experiment=request.experiment) if ledger is not None else None
+
+    def forward(event: TraceEvent) -> None:
+        if event.kind == EventKind.FINISHED:
+            finalize(event.trace, request)  # graded before the finished run is written
+        if recorder is not None:
+            recorder(event)
+        if on_event is not None:
+            on_event(event)
+
+    trace = strategy.run(request.problem, engine, params, request.budget, forward, cancel,
+                         judge)
+    outcome = RunOutcome(trace)
+    if recorder is not None and ledger is not None:
+        outcome.run_id, outcome.save_error = _store(ledger, recorder, trace, request)
+    return outcome
+
+
+def finalize(trace: Trace, request: RunRequest) -> None:
+    """Grade the finished trace and add the request's meta."""
+    trace.meta.update(request.meta)
+    try:
+        trace.correct = grade_answer(trace.problem, trace.final_answer)
+        trace.meta[VOTE_CORRECT] = grade_votes(trace)
+    except Exception:  # a grader bug must not lose the run: it stays ungraded
+        log.exception("grading %s/%s failed", trace.problem.source, trace.problem.id)
+
+
+def grade_votes(trace: Trace) -> dict[str, bool]:
+    """Each voted answer's correctness (empty without a gold answer)."""
+    if trace.problem.gold is None:
+        return {}
+    return {answer: bool(grade_answer(trace.problem, answer)) for answer in trace.votes}
+
+
+def _store(ledger: Ledger, recorder: Any, trace: Trace,
+           request: RunRequest) -> tuple[int | None, str | None]:
+    """The finished run's id in the ledger, and why it could not be stored, if so."""
+    try:
+        if recorder.run_id is None:  # no event reached the ledger: store the run whole
+            recorder.run_id = ledger.start_run(trace, request.experiment)
+            ledger.finish_run(recorder.run_id, trace)
+        elif recorder.error is not None:  # the finishing write failed: try once more
+            ledger.finish_run(recorder.run_id, trace)
+    except LedgerError as exc:
+        log.warning("run not stored: %s", exc)
+        return recorder.run_id, str(exc)
+    return recorder.run_id, None
+
+
+def cannot_start(engine: Engine, request: RunRequest) -> str | None:
+    """Why the run cannot start (invalid params, a judge model the app lacks, too large for
+    the model's context), else None."""
+    strategy = get_strategy(request.strategy)
+    try:
+        params = strategy.validate(request.params)
+    except ParamError as exc:
+        return f"Invalid settings: {exc}."
+    if strategy.needs_judge(params):
+        return ("The judge scorer needs a second model, which the app does not load: choose "
+                "another scorer, or use `lab solve --judge-model NAME`.")
+    messages = solve_messages(request.problem, strategy.prompt_style(params))
+    prompt = engine.count_tokens(engine.format_prompt(messages))
+    per_sequence = strategy.sequence_tokens(params)
+    if request.budget is not None:
+        per_sequence = min(per_sequence, request.budget)
+    at_once = min(strategy.parallel_sequences(params) * per_sequence, request.budget or 10**9)
+    need = prompt + max(per_sequence, at_once)
+    if need <= engine.n_ctx:
+        return None
+    return (f"Too large for the model's context: this run needs up to {need:,} tokens "
+            f"({prompt:,} prompt + {need - prompt:,} generated at once), but the model's "
+            f"context holds {engine.n_ctx:,}. Lower the tokens per chain, the number of "
+            "samples, or the token budget.")
