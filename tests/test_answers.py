@@ -229,6 +229,46 @@ def test_math_not_equivalent(a: str, b: str) -> None:
     assert not answers_equivalent(b, a, MATH)
 
 
+@pytest.mark.parametrize(
+    ("plain", "latex"),
+    [
+        ("3*sqrt(13)", r"3\sqrt{13}"),
+        ("sqrt(51)", r"\sqrt{51}"),
+        ("(-sqrt(3),sqrt(3))", r"(-\sqrt{3}, \sqrt{3})"),
+        ("4210_5", "4210_{5}"),
+        ("2*pi", r"2\pi"),
+        ("sqrt(2)/2", r"\frac{\sqrt{2}}{2}"),
+    ],
+)
+def test_plain_text_math_equals_its_latex(plain: str, latex: str) -> None:
+    assert answers_equivalent(plain, latex, MATH)
+    assert answers_equivalent(latex, plain, MATH)
+
+
+@pytest.mark.parametrize(
+    ("plain", "latex"),
+    [("3*sqrt(13)", r"3\sqrt{13}"), ("sqrt(51)", r"\sqrt{51}"), ("4210_5", "4210_{5}")],
+)
+def test_plain_text_math_has_the_latex_key(plain: str, latex: str) -> None:
+    assert normalize_answer(plain, MATH) == normalize_answer(latex, MATH)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("2x - y + 3 = 0", "y = 2x + 3", True),
+        ("y = 2x + 3", "x = (y - 3)/2", True),
+        ("y = 2x + 3", "y = 2x + 4", False),
+        ("x = 5", "x = 6", False),
+        ("4210_5", "4210_{6}", False),
+        ("sqrt(51)", r"\sqrt{50}", False),
+    ],
+)
+def test_equations_compare_as_equations_and_wrong_stays_wrong(a: str, b: str, same: bool) -> None:
+    assert answers_equivalent(a, b, MATH) is same
+    assert answers_equivalent(b, a, MATH) is same
+
+
 def test_a_nasty_expression_is_cut_off_by_the_time_limit() -> None:
     assert answers_equivalent(r"\sqrt{4}", "2", MATH)  # the worker is up
     started = time.monotonic()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lab.tasks import symbolic
 from lab.tasks.latex import LatexError, to_python
-from lab.tasks.normalize import math_key, numbers_close, parse_number
+from lab.tasks.normalize import clean_latex, math_key, numbers_close, parse_number, plain_math
 
 _MATRIX = re.compile(r"\\begin\{([pbvB]?matrix|array)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}", re.S)
 _WORDS = re.compile(r"[A-Za-z][A-Za-z ]+")
@@ -29,7 +29,29 @@ class Structure:
 
 def math_equivalent(a: str, b: str, timeout_s: float = 2.0) -> bool:
     deadline = time.monotonic() + timeout_s
-    return keys_equivalent(math_key(a), math_key(b), deadline)
+    key_a, key_b = math_key(a), math_key(b)
+    if keys_equivalent(key_a, key_b, deadline):
+        return True
+    return _equations_equivalent(a, b, key_a, key_b, deadline)
+
+
+def _equations_equivalent(a: str, b: str, key_a: str, key_b: str, deadline: float) -> bool:
+    """Two equations as equations: 'y = 2x + 3' and '2x - y + 3 = 0' (the key of the first
+    keeps only its right side, so the keys alone miss this)."""
+    if "=" in key_a and "=" in key_b:
+        return False  # keys_equivalent compared these as equations already
+    equation_a, equation_b = _equation(a), _equation(b)
+    if equation_a is None or equation_b is None:
+        return False
+    if parse_number(key_a) and parse_number(key_b):
+        return False  # 'x = 5' and 'x = 6': the keys already said no
+    return _scalars_equivalent(equation_a, equation_b, deadline)
+
+
+def _equation(answer: str) -> str | None:
+    """An answer with exactly one '=' (its left side kept), or None."""
+    text = plain_math(clean_latex(answer))
+    return text if text.count("=") == 1 and len(text) <= 300 else None
 
 
 def keys_equivalent(a: str, b: str, deadline: float) -> bool:

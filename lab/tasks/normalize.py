@@ -44,6 +44,16 @@ _TRAILING_UNIT = re.compile(
 _LEADING_VARIABLE = re.compile(r"^[A-Za-z]\s*(?:=|\\in\b)\s*")
 _CHOICE = re.compile(r"^\(?([A-Ea-e])\)?$")
 _THOUSANDS = re.compile(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+# Plain-text math, rewritten as LaTeX: sqrt(13) -> \sqrt{13}, sin(x) -> \sin(x), pi -> \pi,
+# 3*\sqrt{13} -> 3\sqrt{13}, and subscripts 4210_5 -> 4210_{5}.
+_PLAIN_SQRT = re.compile(r"(?<![\\A-Za-z])sqrt\s*(?=\()")
+_PLAIN_FUNCTION = re.compile(
+    r"(?<![\\A-Za-z])(arcsin|arccos|arctan|sinh|cosh|tanh|sin|cos|tan|cot|sec|csc|log|ln|exp)"
+    r"\s*(?=\()"
+)
+_PLAIN_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
+_PRODUCT_STAR = re.compile(r"(?<=[\d)}])\s*\*\s*(?=\\[A-Za-z])")
+_PLAIN_SUBSCRIPT = re.compile(r"_(\d+|[A-Za-z])")
 
 _NUMBER = re.compile(
     r"(?<![\w.])(?P<neg>-\s*)?(?:"
@@ -87,13 +97,14 @@ def unwrap(text: str) -> str:
     return text
 
 
-def matching_brace(text: str, open_index: int, limit: int = 20_000) -> int | None:
-    """Index of the '}' that closes the '{' at open_index, or None."""
+def matching_brace(text: str, open_index: int, limit: int = 20_000, pair: str = "{}") -> int | None:
+    """Index of the '}' that closes the '{' at open_index (or of pair's closer), or None."""
+    opener, closer = pair
     depth = 0
     for i in range(open_index, min(len(text), open_index + limit)):
-        if text[i] == "{":
+        if text[i] == opener:
             depth += 1
-        elif text[i] == "}":
+        elif text[i] == closer:
             depth -= 1
             if depth == 0:
                 return i
@@ -186,7 +197,7 @@ def math_key(text: str) -> str:
     presentation: '\\dfrac{1}{2}' and '0.5' -> '0.5'; '10,\\!080' -> '10080'; 'x = 5' -> '5'."""
     if len(text) > MAX_ANSWER_CHARS:
         return compact_text(text)
-    text = clean_latex(text)
+    text = plain_math(clean_latex(text))
     text = _LEADING_VARIABLE.sub("", text) if text.count("=") <= 1 else text
     text = _TRAILING_UNIT.sub("", text).strip() or text
     text = _INNER_SPACE.sub("", text).rstrip(".")
@@ -198,6 +209,31 @@ def math_key(text: str) -> str:
         return choice.group(1).upper()
     number = parse_number(text)
     return canonical_number(number.value) if number else text
+
+
+def plain_math(text: str) -> str:
+    """Plain-text math as LaTeX: '3*sqrt(13)' -> '3\\sqrt{13}', '4210_5' -> '4210_{5}'."""
+    text = _sqrt_braces(_PLAIN_SQRT.sub(r"\\sqrt", text))
+    text = _PLAIN_FUNCTION.sub(r"\\\1", text)
+    text = _PLAIN_PI.sub(r"\\pi ", text)
+    text = _PRODUCT_STAR.sub("", text)
+    return _PLAIN_SUBSCRIPT.sub(r"_{\1}", text)
+
+
+def _sqrt_braces(text: str) -> str:
+    """\\sqrt(13) -> \\sqrt{13}, where the parenthesis closes."""
+    start = 0
+    for _ in range(MAX_WRAPPERS):
+        index = text.find(r"\sqrt(", start)
+        if index < 0:
+            break
+        opening = index + len(r"\sqrt")
+        close = matching_brace(text, opening, pair="()")
+        if close is None:
+            break
+        text = text[:opening] + "{" + text[opening + 1 : close] + "}" + text[close + 1 :]
+        start = opening
+    return text
 
 
 def compact_text(text: str) -> str:
