@@ -7,7 +7,7 @@ in one flat list, each pointing at its parent by id, so the tree is easy to stor
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -16,6 +16,9 @@ from lab.engine.base import Token
 from lab.tasks.problem import Problem
 
 VOTE_CORRECT = "vote_correct"  # trace.meta key: voted answer -> correct, graded after the run
+CUT = "cut"  # node.meta key: True when the sequence ended at its token cap
+CUT_FINISH = "length"  # the finish_reason of a sequence that reached its token cap
+CUT_VOTES = "cut_votes"  # the strategy parameter that lets cut chains vote and be ranked
 
 
 class NodeKind(StrEnum):
@@ -46,6 +49,9 @@ class TraceStatus(StrEnum):
     FAILED = "failed"
 
 
+SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
+
+
 @dataclass
 class Node:
     id: int
@@ -60,6 +66,12 @@ class Node:
     chosen: bool = False  # on the path to the final answer
     finish_reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)  # seed, depth, visits, value, ...
+
+    @property
+    def cut(self) -> bool:
+        """It ended at its token cap: its last words are where the cap fell, not a conclusion
+        (marked in meta by the run; a stored run from before the mark has the finish reason)."""
+        return bool(self.meta.get(CUT)) or self.finish_reason == CUT_FINISH
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +106,11 @@ class Node:
             finish_reason=data.get("finish_reason"),
             meta=dict(data.get("meta") or {}),
         )
+
+
+def solutions(nodes: Sequence[Node]) -> list[Node]:
+    """The sampled solutions among `nodes`: chains and revisions (not tree-search rollouts)."""
+    return [n for n in nodes if n.kind in SOLUTION_KINDS and not n.meta.get("rollout")]
 
 
 @dataclass
@@ -149,6 +166,14 @@ class Trace:
             path.append(self.nodes[current])
             current = self.nodes[current].parent
         return path[::-1]
+
+    def solutions(self) -> list[Node]:
+        """The sampled solutions: chains and revisions (not tree-search rollouts)."""
+        return solutions(self.nodes)
+
+    def cut_solutions(self) -> list[Node]:
+        """The solutions that ended at their token cap."""
+        return [n for n in self.solutions() if n.cut]
 
     def vote_correct(self, answer: str) -> bool | None:
         """Whether a voted answer was graded right after the run (None: not graded, e.g.

@@ -7,7 +7,8 @@ resampled sweep over n) also gives derived rows: maj@k or best@k for every k bel
 and pass@k for every k, estimated from the runs' chains (see estimators). A derived row's
 interval is the Wilson interval of its expected number of right answers; its `spread` is
 the standard deviation of what one real k-sample run per problem would measure; its tokens
-and wall time are the k/N share of the runs it comes from.
+and wall time are the k/N share of the runs it comes from. `% cut` is the share of the
+runs' chains and revisions that ended at their token cap (a derived row: its runs' share).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from lab.evaluation.resample import chains_of, pick_of
 from lab.store.convert import params_key
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
-from lab.trace import Trace, TraceStatus
+from lab.trace import Node, Trace, TraceStatus, solutions
 
 ConfigKey = tuple[str, str, str, str, int | None]  # model, set, strategy, params, budget
 ESTIMATORS: dict[str, Callable[[Sequence[Chain], int], Estimate]] = {
@@ -53,6 +54,7 @@ class Row:
     high: float | None
     tokens: float  # mean generated tokens per problem
     wall_s: float  # total wall time of the runs (derived: their k/N share)
+    cut_share: float | None = None  # chains and revisions cut at their token cap (None: none)
     params: dict[str, Any] = field(default_factory=dict)
     budget: int | None = None
     k: int | None = None  # derived rows: the subset size
@@ -75,18 +77,29 @@ def summarize(ledger: Ledger, experiment: str,
     ones its runs were stored with."""
     configs = _configs(ledger.runs_in_experiment(experiment))
     labels = _labels(configs)
+    solutions = ledger.solution_nodes(r.id for runs in configs.values() for r in runs)
     rows: list[Row] = []
     for key, runs in configs.items():
-        rows.append(_measured_row(key, runs, labels[key]))
+        cut = cut_share([n for r in runs for n in solutions[r.id]])
+        config_rows = [_measured_row(key, runs, labels[key])]
         if pick_of(key[2]) is not None:
             extra = (ladders or {}).get(key[2], ())
-            rows += _derived_rows(ledger, key, runs, labels[key], extra)
+            config_rows += _derived_rows(ledger, key, runs, labels[key], extra)
+        for row in config_rows:
+            row.cut_share = cut
+        rows += config_rows
     first: dict[str, int] = {}  # strategies in the order the experiment first ran them
     for row in sorted(rows, key=lambda r: min(r.run_ids)):
         first.setdefault(row.strategy, len(first))
     rows.sort(key=lambda r: (r.problem_set, r.model, first[r.strategy], r.metric == "pass@k",
                              r.tokens))
     return rows
+
+
+def cut_share(nodes: Sequence[Node]) -> float | None:
+    """The share of the solutions among `nodes` that were cut at their token cap."""
+    found = solutions(nodes)
+    return sum(n.cut for n in found) / len(found) if found else None
 
 
 def _configs(runs: Sequence[RunSummary]) -> dict[ConfigKey, list[RunSummary]]:
@@ -182,7 +195,7 @@ def _text(label: Mapping[str, Any]) -> str:
 
 # -- text ----------------------------------------------------------------------------------
 COLUMNS = ("strategy", "setting", "metric", "accuracy [95% CI]", "± sd", "tokens/problem",
-           "wall s", "problems")
+           "% cut", "wall s", "problems")
 
 
 def table_cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
@@ -196,7 +209,8 @@ def table_cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
         cells = [
             r.strategy, r.label or "-", metric + (" *" if r.derived else ""),
             _interval(r), f"{r.spread:.3f}" if r.spread is not None else "",
-            f"{r.tokens:.0f}", f"{'~' if r.derived else ''}{r.wall_s:.0f}", str(r.problems),
+            f"{r.tokens:.0f}", _percent(r.cut_share),
+            f"{'~' if r.derived else ''}{r.wall_s:.0f}", str(r.problems),
         ]
         body.append(([r.problem_set] if many_sets else []) + ([r.model] if many_models else [])
                     + cells)
@@ -219,6 +233,10 @@ def table_markdown(rows: Sequence[Row]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return "\n".join(lines)
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
 
 
 def _interval(row: Row) -> str:

@@ -8,6 +8,8 @@ seed..seed+k-1, and any k of the N are exchangeable with those. That holds only 
 chain was drawn regardless of the others: no early stopping between batches, no budget cut,
 no refinement. confidence-vote is resampled as an approximation: its stopping threshold
 stays the one the full run learned from its warm-up chains, and stopped chains do not vote.
+Chains cut at their token cap do not vote (nor are ranked) when they did not in the run:
+unless its `cut_votes` was on, or it was stored before that parameter existed.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from lab.evaluation.estimators import Chain
 from lab.strategies.base import Pick
 from lab.strategies.registry import find_strategy
 from lab.tasks.grading import grade_answer
-from lab.trace import NodeKind, Trace
+from lab.trace import CUT_VOTES, Node, NodeKind, Trace
 
 
 def pick_of(strategy: str) -> Pick | None:
@@ -31,7 +33,7 @@ def chains_of(trace: Trace) -> list[Chain]:
     from lab.tasks.answers import group_answers
 
     nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
-    voting = [n.finish_reason != "stopped" for n in nodes]  # confidence-vote's early stops
+    voting = [votes_in_run(trace, n) for n in nodes]
     answers = [n.answer if votes else None for n, votes in zip(nodes, voting, strict=True)]
     groups = group_answers(answers, trace.problem.kind)
     group_of = {member: g for g, group in enumerate(groups) for member in group.members}
@@ -49,3 +51,11 @@ def chains_of(trace: Trace) -> list[Chain]:
             score=node.scores.get(scorer) if isinstance(scorer, str) else None,
         ))
     return chains
+
+
+def votes_in_run(trace: Trace, chain: Node) -> bool:
+    """Did the chain vote (or could it be ranked) in its run? Not when confidence-vote
+    stopped it early, and not when it was cut at its token cap, unless the run let cut chains
+    vote (runs stored before `cut_votes` existed did)."""
+    cut_vote = bool(trace.params.get(CUT_VOTES, True))
+    return chain.finish_reason != "stopped" and (cut_vote or not chain.cut)

@@ -40,7 +40,9 @@ from lab.store.liveness import current_process, is_alive
 from lab.store.queries import RunSummary, run_filters, summary_from_row, summary_select
 from lab.store.recorder import Recorder
 from lab.store.schema import ExperimentRow, ModelRow, NodeRow, ProblemRow, RunRow, TokenRow
-from lab.trace import Node, Trace, TraceStatus
+from lab.trace import SOLUTION_KINDS, Node, Trace, TraceStatus
+
+_IN_CHUNK = 500  # run ids per IN (...) list: SQLite limits the parameters of a statement
 
 
 class Ledger:
@@ -196,6 +198,22 @@ class Ledger:
                 select(NodeRow).where(NodeRow.run_id == run_id).order_by(NodeRow.node_id))
             nodes = [node_from_rows(row, tokens.get(row.node_id)) for row in node_rows]
             return trace_from_rows(run, problem, model.name if model else "", nodes)
+
+    def solution_nodes(self, run_ids: Iterable[int]) -> dict[int, list[Node]]:
+        """Per run, its chains and revisions without their tokens (to count the cut ones)."""
+        ids = list(run_ids)
+        found: dict[int, list[Node]] = {run_id: [] for run_id in ids}
+        kinds = [str(kind) for kind in SOLUTION_KINDS]
+        with self._session(write=False) as session:
+            for start in range(0, len(ids), _IN_CHUNK):
+                rows = session.scalars(
+                    select(NodeRow)
+                    .where(NodeRow.run_id.in_(ids[start : start + _IN_CHUNK]),
+                           NodeRow.kind.in_(kinds))
+                    .order_by(NodeRow.run_id, NodeRow.node_id))
+                for row in rows:
+                    found[row.run_id].append(node_from_rows(row, None))
+        return found
 
     def get_run(self, run_id: int) -> RunSummary:
         runs = self.list_runs(run_ids=[run_id])

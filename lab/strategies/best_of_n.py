@@ -1,7 +1,8 @@
 """`best-of-n`: N chains ranked by a scorer; the best one's answer wins.
 
 With `refine_rounds` > 0 each chain is first self-refined (critique and revision), and the
-refined solutions are ranked: self-refinement inside best-of-n."""
+refined solutions are ranked: self-refinement inside best-of-n. A solution cut at its token
+cap is neither scored nor ranked, unless `cut_votes`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import RunContext
 from lab.strategies.params import (
     Param,
+    cut_votes_param,
     n_param,
     prompt_param,
     sampling_params,
@@ -21,6 +23,7 @@ from lab.strategies.params import (
     seed_param,
 )
 from lab.strategies.self_refine import refine
+from lab.strategies.voting import cut_note, cut_votes
 from lab.trace import Node, NodeStatus, TraceView
 
 
@@ -41,6 +44,7 @@ class BestOfN(Strategy):
               knob=True),
         prompt_param("cot"),
         *sampling_params(temperature=0.7, max_tokens=256),
+        cut_votes_param("be ranked"),
         seed_param(),
     )
 
@@ -64,7 +68,8 @@ class BestOfN(Strategy):
     def _finalist(self, ctx: RunContext, chain: Node) -> Node:
         p = ctx.params
         if p["refine_rounds"] == 0:
-            ctx.score(chain, p["scorer"])
+            if _rankable(ctx, chain):
+                ctx.score(chain, p["scorer"])
             return chain
         final, why = refine(ctx, chain, p["refine_rounds"], p["scorer"], p["max_tokens"])
         ctx.update(final, meta={**final.meta, "refined": why})
@@ -72,12 +77,23 @@ class BestOfN(Strategy):
 
     def _rank(self, ctx: RunContext, finalists: list[Node], n: int) -> None:
         scorer = ctx.params["scorer"]
-        ranked = sorted(finalists, key=lambda node: -node.scores.get(scorer, float("-inf")))
+        eligible = [node for node in finalists if _rankable(ctx, node)]
+        note = cut_note(finalists, cut_votes(ctx))
+        if not eligible:
+            ctx.finish(None, f"every one of the {n} chains was cut at the token cap")
+            return
+        ranked = sorted(eligible, key=lambda node: -node.scores.get(scorer, float("-inf")))
         for rank, node in enumerate(ranked, start=1):
             ctx.update(node, meta={**node.meta, "rank": rank})
         answered = [node for node in ranked if node.answer is not None]
         best = answered[0] if answered else ranked[0]
         ctx.update(best, status=NodeStatus.KEPT)
         skipped = "" if best is ranked[0] else " (better-ranked chains gave no answer)"
-        ctx.finish(best.answer, f"best of {n} by {scorer}: {best.scores[scorer]:.3f}{skipped}",
-                   best)
+        reason = f"best of {n} by {scorer}: {best.scores[scorer]:.3f}{skipped}"
+        ctx.finish(best.answer, f"{reason}; {note}" if note else reason, best)
+
+
+def _rankable(ctx: RunContext, node: Node) -> bool:
+    """May the solution be scored and ranked? Not when it was cut at its token cap (unless
+    the run's `cut_votes` says so)."""
+    return cut_votes(ctx) or not node.cut

@@ -23,6 +23,7 @@ from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     Param,
     ParamError,
+    cut_votes_param,
     n_param,
     prompt_param,
     sampling_params,
@@ -63,6 +64,7 @@ class ConfidenceVote(Strategy):
         Param("window", "int", 16, "tokens in the sliding confidence window", 2, 2048),
         prompt_param("cot"),
         *sampling_params(temperature=0.7, max_tokens=256),
+        cut_votes_param(),
         seed_param(),
     )
 

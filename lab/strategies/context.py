@@ -12,6 +12,8 @@ from typing import Any
 from lab.engine.base import Completion, Engine, GenerationCancelled, Prompt, SamplingParams, Token
 from lab.scorers import Candidate, Scoring, Verdict
 from lab.trace import (
+    CUT,
+    CUT_FINISH,
     EventCallback,
     EventKind,
     Node,
@@ -180,6 +182,8 @@ class RunContext:
                 node.finish_reason = "cancelled"
             if cancelled or node.finish_reason == "stopped":
                 node.status = NodeStatus.STOPPED
+            if node.finish_reason == CUT_FINISH:
+                node.meta[CUT] = True  # ended at its token cap
             if extract:
                 self.extract(node)
             else:

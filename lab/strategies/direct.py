@@ -17,10 +17,12 @@ def single_chain(ctx: RunContext, style: PromptStyle) -> None:
     cap = ctx.token_cap(ctx.params["max_tokens"])
     [chain] = ctx.sample(messages, [root], sampling(ctx.params, cap))
     how = "greedy" if ctx.params.get("temperature", 0.0) == 0 else "sampled"
+    cut = "; the chain was cut at the token cap" if chain.cut else ""
     if chain.answer is None:
-        ctx.finish(None, f"the {how} chain gave no answer", chain)
+        ctx.finish(None, f"the {how} chain gave no answer{cut}", chain)
     else:
-        ctx.finish(chain.answer, f"the {how} answer ({chain.meta.get('extract_rule', '')})", chain)
+        ctx.finish(chain.answer,
+                   f"the {how} answer ({chain.meta.get('extract_rule', '')}){cut}", chain)
 
 
 class Direct(Strategy):

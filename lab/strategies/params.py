@@ -199,3 +199,8 @@ def threshold_param(default: float = 0.5) -> Param:
 
 def sampling_params(temperature: float = 0.7, max_tokens: int = 256) -> list[Param]:
     return [temperature_param(temperature), top_p_param(), max_tokens_param(max_tokens)]
+
+
+def cut_votes_param(what: str = "vote") -> Param:
+    return Param("cut_votes", "bool", False, f"let chains cut at the token cap {what} (their "
+                 "answer is whatever number they last wrote)")

@@ -1,7 +1,8 @@
 """`rejection`: sample one at a time (or in small batches) until a verifier accepts.
 
 The answer is the first accepted sample's; if none is accepted within `n` samples or the
-token budget, the best-scored sample's."""
+token budget, the best-scored sample's. A sample cut at its token cap is not verified and
+never chosen, unless `cut_votes`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     Param,
+    cut_votes_param,
     n_param,
     prompt_param,
     sampling_params,
@@ -19,6 +21,7 @@ from lab.strategies.params import (
     threshold_param,
     verifier_param,
 )
+from lab.strategies.voting import cut_note, cut_votes
 from lab.trace import Node, NodeStatus, TraceView
 
 
@@ -36,6 +39,7 @@ class Rejection(Strategy):
         threshold_param(0.5),
         prompt_param("cot"),
         *sampling_params(temperature=0.7, max_tokens=256),
+        cut_votes_param("be verified and chosen"),
         seed_param(),
     )
 
@@ -54,6 +58,8 @@ class Rejection(Strategy):
                 break
             for node in ctx.sample(messages, [root] * count, sampling(p, cap)):
                 samples.append(node)
+                if not _eligible(ctx, node):
+                    continue
                 if ctx.verify(node, p["verifier"], p["threshold"]).accepted:
                     ctx.finish(node.answer, f"sample {len(samples)} accepted by {p['verifier']}",
                                node)
@@ -65,7 +71,19 @@ class Rejection(Strategy):
         if not samples:
             ctx.finish(None, f"no samples drawn{note}")
             return
-        best = max(samples, key=lambda n: (n.answer is not None, n.scores.get(verifier, 0.0)))
+        cut = cut_note(samples, cut_votes(ctx))
+        note += f"; {cut}" if cut else ""
+        eligible = [n for n in samples if _eligible(ctx, n)]
+        if not eligible:
+            ctx.finish(None, f"all {len(samples)} samples were cut at the token cap{note}")
+            return
+        best = max(eligible, key=lambda n: (n.answer is not None, n.scores.get(verifier, 0.0)))
         ctx.update(best, status=NodeStatus.KEPT)
         ctx.finish(best.answer, f"none of {len(samples)} samples accepted; best {verifier} score "
                    f"{best.scores.get(verifier, 0.0):.3f}{note}", best)
+
+
+def _eligible(ctx: RunContext, node: Node) -> bool:
+    """May the sample be verified and chosen? Not when cut at its token cap (unless
+    `cut_votes`)."""
+    return cut_votes(ctx) or not node.cut

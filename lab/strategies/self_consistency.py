@@ -15,6 +15,7 @@ from lab.strategies.context import BudgetExhausted, RunContext
 from lab.strategies.params import (
     Param,
     ParamError,
+    cut_votes_param,
     n_param,
     prompt_param,
     sampling_params,
@@ -46,6 +47,7 @@ class SelfConsistency(Strategy):
         prompt_param("cot"),
         *sampling_params(temperature=0.7, max_tokens=256),
         scorer_param("mean-logprob", SCORERS, "breaks ties between answers"),
+        cut_votes_param(),
         seed_param(),
     )
 

@@ -1,8 +1,9 @@
 """`self-refine`: draft, then rounds of critique and revision by the same model.
 
 A revision replaces the current solution only if the scorer rates it at least as high (and
-it still states an answer, and was not cut off, where the current one does and was not);
-the loop stops early when a critique finds nothing to fix."""
+it still states an answer where the current one does, and was not cut at its token cap;
+with `cut_votes`, a cut revision may replace a solution that was cut too); the loop stops
+early when a critique finds nothing to fix."""
 
 from __future__ import annotations
 
@@ -18,7 +19,14 @@ from lab.scorers import SCORERS
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
-from lab.strategies.params import rounds_param, sampling_params, scorer_param, seed_param
+from lab.strategies.params import (
+    cut_votes_param,
+    rounds_param,
+    sampling_params,
+    scorer_param,
+    seed_param,
+)
+from lab.strategies.voting import cut_votes
 from lab.trace import Node, NodeKind, NodeStatus, TraceView
 
 
@@ -41,7 +49,7 @@ def refine(ctx: RunContext, draft: Node, rounds: int, scorer: str, max_tokens: i
         except BudgetExhausted:
             return current, f"token budget spent in round {round_no}"
         value = ctx.score(revision, scorer)
-        if value >= best and _no_worse_shaped(revision, current):
+        if value >= best and _no_worse_shaped(revision, current, cut_votes(ctx)):
             ctx.update(revision, status=NodeStatus.KEPT)
             current, best = revision, value
         else:
@@ -49,12 +57,13 @@ def refine(ctx: RunContext, draft: Node, rounds: int, scorer: str, max_tokens: i
     return current, f"{rounds} rounds done"
 
 
-def _no_worse_shaped(revision: Node, current: Node) -> bool:
-    """A revision must not lose the answer or be cut off where the current one was not."""
+def _no_worse_shaped(revision: Node, current: Node, cut_vote: bool = False) -> bool:
+    """A revision must not lose the answer, nor be cut at its token cap (with `cut_vote`:
+    nor be cut off where the current one was not)."""
     finished = ("eos", "stop")
     keeps_answer = revision.answer is not None or current.answer is None
     keeps_ending = revision.finish_reason in finished or current.finish_reason not in finished
-    return keeps_answer and keeps_ending
+    return keeps_answer and keeps_ending and (cut_vote or not revision.cut)
 
 
 def _ask(ctx: RunContext, parent: Node, messages: Any, kind: NodeKind, max_tokens: int,
@@ -79,6 +88,7 @@ class SelfRefine(Strategy):
         rounds_param(2),
         scorer_param("self-verify", SCORERS, "decides whether a revision replaces the answer"),
         *sampling_params(temperature=0.0, max_tokens=256),
+        cut_votes_param("replace the solution"),
         seed_param(),
     )
 
@@ -91,5 +101,6 @@ class SelfRefine(Strategy):
         final, why = refine(ctx, draft, p["rounds"], p["scorer"], p["max_tokens"])
         revised = "the draft" if final is draft else f"revision of round {final.meta['round']}"
         ctx.update(final, status=NodeStatus.KEPT)
-        ctx.finish(final.answer, f"{revised} ({p['scorer']} {final.scores[p['scorer']]:.3f}); "
-                   f"{why}", final)
+        cut = " (cut at the token cap)" if final.cut else ""
+        ctx.finish(final.answer, f"{revised}{cut} ({p['scorer']} "
+                   f"{final.scores[p['scorer']]:.3f}); {why}", final)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from lab.strategies.context import RunContext
 from lab.tasks.problem import AnswerKind
-from lab.trace import Node, NodeStatus
+from lab.trace import CUT_VOTES, Node, NodeStatus
 
 TIE_EPSILON = 1e-9
 
@@ -19,12 +19,36 @@ class VoteGroup:
     weight: float
 
 
+def votes(chain: Node, cut_votes: bool = False) -> bool:
+    """Does the chain vote (and may it be ranked)? Not without an answer, and not when it was
+    cut at its token cap, unless `cut_votes`: its "answer" is the last number it happened to
+    write."""
+    return chain.answer is not None and (cut_votes or not chain.cut)
+
+
+def cut_votes(ctx: RunContext) -> bool:
+    """The run's `cut_votes` parameter (False where the strategy has none)."""
+    return bool(ctx.params.get(CUT_VOTES, False))
+
+
+def cut_note(chains: Sequence[Node], cut_vote: bool) -> str:
+    """What the reason says about cut chains left out: "2 chains cut at the token cap did
+    not vote" (empty when none was left out)."""
+    left_out = sum(c.cut and c.answer is not None for c in chains) if not cut_vote else 0
+    if not left_out:
+        return ""
+    chains_word = "chain" if left_out == 1 else "chains"
+    verb = "was" if left_out == 1 else "were"
+    return f"{left_out} {chains_word} cut at the token cap {verb} left out"
+
+
 def tally(chains: Sequence[Node], kind: AnswerKind,
-          weights: Sequence[float] | None = None) -> list[VoteGroup]:
-    """Groups of equivalent answers, heaviest first; chains without an answer do not vote."""
+          weights: Sequence[float] | None = None, cut_vote: bool = False) -> list[VoteGroup]:
+    """Groups of equivalent answers, heaviest first; chains without an answer, and chains cut
+    at their token cap unless `cut_vote`, do not vote."""
     from lab.tasks.answers import group_answers
 
-    voters = [(i, c) for i, c in enumerate(chains) if c.answer is not None]
+    voters = [(i, c) for i, c in enumerate(chains) if votes(c, cut_vote)]
     groups = group_answers([c.answer for _, c in voters], kind)
     result = []
     for group in groups:
@@ -63,6 +87,7 @@ def finish_vote(ctx: RunContext, chains: Sequence[Node], tie_scorer: str,
                 weights: Sequence[float] | None = None, note: str = "") -> None:
     """Vote over `chains`, record the votes, mark the winners and finish the trace."""
     groups = record_tally(ctx, chains, weights)
+    note = _join(cut_note(chains, cut_votes(ctx)), note)
     if not groups:
         ctx.finish(None, _join("no chain gave an answer", note))
         return
@@ -80,7 +105,7 @@ def finish_vote(ctx: RunContext, chains: Sequence[Node], tie_scorer: str,
 def record_tally(ctx: RunContext, chains: Sequence[Node],
                  weights: Sequence[float] | None = None) -> list[VoteGroup]:
     """Tally the chains so far, note each chain's group, and publish the running votes."""
-    groups = tally(chains, ctx.problem.kind, weights)
+    groups = tally(chains, ctx.problem.kind, weights, cut_votes(ctx))
     for group in groups:
         for node in group.members:
             node.meta["group"] = group.key
@@ -94,7 +119,7 @@ def _score(ctx: RunContext, node: Node, scorer: str) -> float:
 
 
 def _join(reason: str, note: str) -> str:
-    return f"{reason}; {note}" if note else reason
+    return f"{reason}; {note}" if note and reason else reason or note
 
 
 def _num(value: float) -> str:

@@ -89,6 +89,8 @@ def chains(trace: Trace, view: View) -> None:
     if not nodes:
         return
     st.markdown(f"##### {_plural(len(nodes), 'chain')}")
+    if caption := cut_caption(trace):
+        st.caption(caption)
     if view.color_tokens:
         st.caption("Tokens are shaded red by how unlikely the model found them; "
                    "the extracted answer is highlighted.")
@@ -98,6 +100,21 @@ def chains(trace: Trace, view: View) -> None:
         for column, node in zip(st.columns(per_row), row, strict=False):
             with column:
                 chain_panel(node, numbers[node.id], view)
+
+
+def cut_caption(trace: Trace) -> str:
+    """How many chains (and revisions) ended at their token cap, and what that meant."""
+    solutions = trace.solutions()
+    if not solutions:
+        return ""
+    cut = sum(n.cut for n in solutions)
+    text = f"{cut} of {_plural(len(solutions), 'chain')} cut at the token cap"
+    counted = trace.params.get("cut_votes")
+    if cut and counted is False:
+        text += ": cut chains neither vote nor are ranked (cut_votes is off)"
+    elif cut and counted is True:
+        text += ": cut chains vote and are ranked like the others (cut_votes is on)"
+    return text + "."
 
 
 def chain_panel(node: Node, number: str, view: View) -> None:
