@@ -206,5 +206,6 @@ def test_controls_say_what_zero_means() -> None:
     at = open_app("playground")
     at.selectbox(key="pg.strategy").set_value("self-consistency").run()
     assert at.number_input(key="pg.budget").label == "Token budget (0 = no limit)"
-    assert at.number_input(key="pg.self-consistency.batch").label == "batch (0 = all at once)"
+    assert at.number_input(key="pg.self-consistency.batch").label == (
+        "batch (0 = all at once; with early stop, a majority first)")
     assert at.number_input(key="pg.self-consistency.n").label == "n"
