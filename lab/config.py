@@ -47,3 +47,9 @@ def n_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
+
+
+def worker_threads() -> int:
+    """Threads for the app's worker engine: `LAB_THREADS`, else every core (measured on 2
+    cores with the page open: see README, "The app")."""
+    return n_threads()

@@ -10,7 +10,7 @@ from lab.ui.controls import budget_input, default, param_controls, problem_picke
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.render import View, render_trace
-from lab.ui.runner import LiveRun, RunBatch, RunSpec, cannot_start
+from lab.ui.runner import RunSpec
 
 BATCH = "cmp.batch"
 MAX_STRATEGIES = 4
@@ -36,25 +36,23 @@ with setup[1]:
         with st.expander(f"{name} settings"):
             params[name] = param_controls(get_strategy(name), "cmp")
 
-batch: RunBatch | None = st.session_state.get(BATCH)
+batch = st.session_state.get(BATCH) or state.running_batch("cmp")
+if batch is not None:  # a reloaded page or a second tab reattaches to running runs
+    st.session_state[BATCH] = batch
 running = batch is not None and not batch.done
 ready = problem is not None and 2 <= len(chosen) <= MAX_STRATEGIES
 if len(chosen) < 2:
     st.caption("Choose at least two strategies.")
 if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.run",
              disabled=running or not ready) and problem is not None:
-    model = state.current_model()
     specs = [RunSpec(name, problem, params[name], budget) for name in chosen]
-    reasons = [r for r in (cannot_start(model.engine, s) for s in specs) if r] if model else []
-    for reason in reasons:
-        st.error(f"**This run cannot start.** {reason}")
-    if model is not None and not reasons:
-        batch = RunBatch(specs, model.engine, state.ledger_or_error(), state.model_slot())
-        st.session_state[BATCH] = batch.start()
+    batch = state.start_runs(specs, "cmp")
+    if batch is not None:
+        st.session_state[BATCH] = batch
         st.rerun()  # redraw with Run disabled while the batch runs
 
 
-def summary(runs: list[LiveRun]) -> list[dict[str, object]]:
+def summary(runs: list) -> list[dict[str, object]]:
     rows = []
     for run in runs:
         trace = run.trace
@@ -70,7 +68,7 @@ def summary(runs: list[LiveRun]) -> list[dict[str, object]]:
     return rows
 
 
-def draw(batch: RunBatch, live: bool) -> None:
+def draw(batch: state.Batch, live: bool) -> None:
     columns = st.columns(len(batch.runs), gap="medium")
     for index, (column, run) in enumerate(zip(columns, batch.runs, strict=True)):
         with column:

@@ -6,7 +6,6 @@ import streamlit as st
 
 from lab.ui import state
 from lab.ui.controls import (
-    BUDGET_KNOBS,
     budget_input,
     param_controls,
     problem_picker,
@@ -16,7 +15,7 @@ from lab.ui.entry import ensure_entrypoint
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.presets import apply_pending_preset
 from lab.ui.render import View, render_trace
-from lab.ui.runner import RunBatch, RunSpec, cannot_start
+from lab.ui.runner import RunSpec
 
 BATCH = "pg.batch"
 
@@ -32,13 +31,15 @@ with problem_column:
 with strategy_column:
     st.markdown("##### Strategy")
     strategy = strategy_picker("pg")
-    params = param_controls(strategy, "pg", exclude=BUDGET_KNOBS)
+    params = param_controls(strategy, "pg", exclude=strategy.knobs)
 with budget_column:
     st.markdown("##### Budget")
     budget = budget_input("pg")
-    params |= param_controls(strategy, "pg", names=BUDGET_KNOBS)
+    params |= param_controls(strategy, "pg", names=strategy.knobs)
 
-batch: RunBatch | None = st.session_state.get(BATCH)
+batch = st.session_state.get(BATCH) or state.running_batch("pg")
+if batch is not None:  # a reloaded page or a second tab reattaches to a running run
+    st.session_state[BATCH] = batch
 running = batch is not None and not batch.done
 buttons = st.columns([1, 2, 5], vertical_alignment="center")
 run_clicked = buttons[0].button("Run", type="primary", icon=":material/play_arrow:",
@@ -46,22 +47,17 @@ run_clicked = buttons[0].button("Run", type="primary", icon=":material/play_arro
 color_tokens = buttons[1].toggle("Colour tokens by log-prob", key="pg.color")
 
 if run_clicked and problem is not None:
-    model = state.current_model()
-    spec = RunSpec(strategy.name, problem, params, budget)
-    reason = cannot_start(model.engine, spec) if model is not None else None
-    if reason:
-        st.error(f"**This run cannot start.** {reason}")
-    elif model is not None:
-        batch = RunBatch([spec], model.engine, state.ledger_or_error(), state.model_slot())
-        st.session_state[BATCH] = batch.start()
+    batch = state.start_runs([RunSpec(strategy.name, problem, params, budget)], "pg")
+    if batch is not None:
+        st.session_state[BATCH] = batch
         st.rerun()  # redraw with Run disabled while the batch runs
 
 
-def draw(batch: RunBatch, live: bool) -> None:
+def draw(batch: state.Batch, live: bool) -> None:
     run = batch.runs[0]
     run_notes(run)
     if run.trace is not None:
-        render_trace(run.trace, View("pg", live=live, color_tokens=color_tokens,
+        render_trace(run.trace, View("pg", live=live, color_tokens=color_tokens and not live,
                                      elapsed_s=elapsed(run)))
 
 

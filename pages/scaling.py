@@ -9,6 +9,7 @@ import streamlit as st
 
 from lab.evaluation import scaling_figure, summarize
 from lab.evaluation.report import table_cells
+from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError
@@ -18,14 +19,19 @@ from lab.ui import scaling, state
 from lab.ui.controls import default
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
-
-KNOBS = ("n", "width", "iterations", "rounds", "budget")
+from lab.worker.client import WorkerSweep
 
 ensure_entrypoint()
 st.title("Scaling")
 st.caption("How does accuracy grow with compute? Sweep strategies over a ladder of budgets on "
            "a sample of problems. Sweeps run in the background, and a stopped one resumes "
            "where it left off.")
+
+
+def ladder_knobs() -> list[str]:
+    """What a sweep can grow: each strategy's sweep knob, then the token budget."""
+    knobs = [s.sweep_knob for s in list_strategies() if s.sweep_knob]
+    return [*dict.fromkeys(knobs), BUDGET]
 
 
 def parse_ladder(text: str) -> list[int]:
@@ -62,7 +68,7 @@ def setup() -> Settings | None:
         strategies = st.multiselect("Strategies", [s.name for s in list_strategies()],
                                     key="sc.strategies")
         default("sc.knob", "n")
-        knob = st.selectbox("Ladder of", KNOBS, key="sc.knob",
+        knob = st.selectbox("Ladder of", ladder_knobs(), key="sc.knob",
                             help="The knob that grows; strategies without it run once.")
         default("sc.ladder", "1, 2, 4, 8")
         ladder_text = st.text_input("Values", key="sc.ladder")
@@ -100,10 +106,15 @@ def launch(ledger: Ledger) -> None:
         st.error(str(exc))
         return
     model = state.current_model()
-    if model is not None:
+    if model is not None:  # an engine served from this process (tests, demos)
         scaling.start(settings.experiment, cells, model.engine, ledger)
-        st.session_state["sc.watch"] = settings.experiment
-        st.rerun()  # redraw with the button disabled and the progress bar
+    else:
+        sweep = state.start_sweep(settings.experiment, cells, ledger)
+        if sweep is None:
+            return
+        scaling.jobs()[settings.experiment] = sweep
+    st.session_state["sc.watch"] = settings.experiment
+    st.rerun()  # redraw with the button disabled and the progress bar
 
 
 def watch() -> None:
@@ -114,7 +125,7 @@ def watch() -> None:
         st.fragment(show_job, run_every=1.0 if job.running else None)(experiment, job)
 
 
-def show_job(experiment: str, job: scaling.SweepJob) -> None:
+def show_job(experiment: str, job: scaling.SweepJob | WorkerSweep) -> None:
     fraction, text = scaling.progress_text(job.progress, job.running)
     if job.running:
         st.progress(fraction, text=f"**{experiment}**: {text}")

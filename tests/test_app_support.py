@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from lab.engine.scripted import ScriptedRequest
+from lab.engine.scripted import ScriptedEngine, ScriptedRequest
 from lab.ui.runner import RunBatch
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -20,6 +20,16 @@ def answer_18(request: ScriptedRequest) -> str:
     if "Is this" in request.prompt or "Check the solution" in request.prompt:
         return "No mistakes."
     return f"Add the {2 + request.seed % 2} numbers.\n\nThe answer is {18 - request.seed % 2}."
+
+
+def scripted_engine(model: str) -> ScriptedEngine:
+    """The worker's engine in the app's worker tests (picklable: a module-level function)."""
+    return ScriptedEngine(answer_18, model_name="scripted", yes_probability=0.8)
+
+
+def slow_scripted_engine(model: str) -> ScriptedEngine:
+    """A scripted engine slow enough (0.2 s a token) to press Stop or kill its worker."""
+    return ScriptedEngine(answer_18, model_name="scripted", delay_s=0.2)
 
 
 def open_app(page: str | None = None) -> AppTest:

@@ -74,6 +74,18 @@ def app_url(smollm_path: Path, tmp_path: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+    assert not worker_pids(server.pid), "the app's run worker outlived the server"
+
+
+def worker_pids(server_pid: int, wait_s: float = 10) -> list[int]:
+    """The run workers the server started (their command line names its pid) still alive."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = subprocess.run(["pgrep", "-f", f"lab.worker.server [0-9]+ {server_pid}$"],
+                               capture_output=True, text=True).stdout.split()
+        if not found or time.monotonic() > deadline:
+            return [int(pid) for pid in found]
+        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -137,3 +149,16 @@ def test_self_consistency_end_to_end(page):
     for index, title in ((2, "Compare"), (3, "Scaling"), (5, "Learn")):
         open_page(page, title)
         shoot(page, f"{index}-{title.lower()}")
+
+    # a long run: reload the page while it goes, find it still running, and stop it
+    open_page(page, "Playground")
+    set_number(page, "n", 8)
+    set_number(page, "max tokens", 512)
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_text("Chain 1", exact=True).wait_for()
+    page.reload()
+    page.get_by_role("button", name="Stop", exact=True).click()  # reattached to the run
+    page.get_by_text("Stopped.").wait_for(timeout=RUN_TIMEOUT_MS)
+    page.get_by_text("Stored in the ledger as run #2").wait_for()
+    shoot(page, "6-stopped-after-reload")

@@ -15,7 +15,8 @@ from lab.strategies.base import Strategy
 from lab.strategies.params import BUDGET_MAX, Param
 from lab.strategies.registry import get_strategy, list_strategies
 from lab.tasks.datasets import FILE_KINDS
-from lab.tasks.problem import AnswerKind, Problem
+from lab.tasks.kinds import kind_names
+from lab.tasks.problem import AnswerKind, Problem, parse_kind
 from lab.ui.problems import (
     ProblemSetError,
     builtin_sets,
@@ -24,9 +25,6 @@ from lab.ui.problems import (
     load_problems,
 )
 
-# The knobs that set how much compute a strategy spends: shown with the token budget.
-BUDGET_KNOBS = ("n", "width", "branch", "depth", "iterations", "rounds", "refine_rounds",
-                "warmup", "batch", "max_tokens", "rollout_tokens")
 SOURCES = ("Built-in set", "Dataset file", "Your own question")
 
 
@@ -106,13 +104,13 @@ def _own_problem(prefix: str) -> Problem | None:
     gold = columns[0].text_input("Correct answer (optional)", key=f"{prefix}.gold",
                                  help="Given, the run is graded against it.")
     default(f"{prefix}.kind", AnswerKind.NUMBER.value)
-    kind = columns[1].selectbox("Answer kind", [k.value for k in AnswerKind],
+    kind = columns[1].selectbox("Answer kind", list(kind_names()),
                                 key=f"{prefix}.kind", help="How answers are compared.")
     if not question.strip():
         st.caption("Type a question to run.")
         return None
     return Problem(id="custom", question=question.strip(), gold=gold.strip() or None,
-                   kind=AnswerKind(kind), source="custom")
+                   kind=parse_kind(kind), source="custom")
 
 
 def _load_or_error(spec: str) -> list[Problem]:

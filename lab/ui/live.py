@@ -1,5 +1,7 @@
-"""Showing runs while they happen: a fragment redraws the growing traces a few times a second
-(throttled: never more often than REDRAW_S), with a Stop button that cancels the batch."""
+"""Showing runs while they happen: a fragment redraws the growing traces about once a second
+(REDRAW_S), with a Stop button that cancels the batch. The redraw is cheap: no grading and
+no token colouring (both wait for the final view), and a chain panel whose text did not
+change reuses its HTML (render.chain_html)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,19 @@ from collections.abc import Callable
 import streamlit as st
 
 from lab.ui.runner import LiveRun, RunBatch
+from lab.worker.client import WorkerBatch, WorkerRun
 
 log = logging.getLogger(__name__)
-REDRAW_S = 0.3
+REDRAW_S = 1.0
 WAITING = ("Waiting for the model: another session's run is using it. "
            "This run starts as soon as it finishes.")
 
-Draw = Callable[[RunBatch, bool], None]  # (batch, live)
+Batch = RunBatch | WorkerBatch
+Draw = Callable[[Batch, bool], None]  # (batch, live)
+LOADING = "Loading the model: the first run of a model starts once it is in memory."
 
 
-def show_batch(batch: RunBatch | None, key: str, draw: Draw) -> None:
+def show_batch(batch: Batch | None, key: str, draw: Draw) -> None:
     """Draw a batch: live in a self-refreshing fragment while it runs, then once for good
     (a full rerun, so the final view can have click handlers)."""
     if batch is None:
@@ -45,10 +50,12 @@ def show_batch(batch: RunBatch | None, key: str, draw: Draw) -> None:
     live()
 
 
-def run_notes(run: LiveRun) -> None:
+def run_notes(run: LiveRun | WorkerRun) -> None:
     """What to say about a run besides its trace: waiting, not started, not saved."""
     if run.phase == "waiting":
         st.info(WAITING, icon=":material/hourglass_top:")
+    elif run.phase == "loading":
+        st.info(LOADING, icon=":material/memory:")
     elif run.phase == "queued":
         st.caption("Queued: starts after the runs before it.")
     if run.error:
@@ -59,5 +66,5 @@ def run_notes(run: LiveRun) -> None:
         st.caption(f"Stored in the ledger as run #{run.run_id}.")
 
 
-def elapsed(run: LiveRun) -> float | None:
+def elapsed(run: LiveRun | WorkerRun) -> float | None:
     return time.monotonic() - run.started if run.started is not None else None

@@ -1,12 +1,14 @@
 """Drawing a trace. The same functions draw a live run (redrawn while it grows) and a stored one.
 
-`render_trace` picks the views a trace needs from what it holds: a vote chart when chains
-voted, a candidates table when a scorer or verifier chose, the search tree when there are
-steps, one panel per chain, and the compute panel.
+`render_trace` draws the outcome, the views the trace's strategy asks for
+(`Strategy.views`: a vote chart, a candidates table, the search tree, the REPL
+conversation, one panel per chain), and the compute panel. A stored run of a strategy that
+is no longer registered gets the views its nodes call for.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Iterator, Sequence
@@ -14,36 +16,56 @@ from collections.abc import Iterator, Sequence
 import plotly.graph_objects as go
 import streamlit as st
 
-from lab.trace import Node, NodeKind, NodeStatus, Trace, TraceStatus
+from lab.strategies.registry import find_strategy
 from lab.tasks.problem import Problem
+from lab.trace import VOTE_CORRECT, Node, NodeKind, NodeStatus, Trace, TraceStatus, TraceView
 from lab.ui import conversation
 from lab.ui.view import STATUS_LABEL, View
-from lab.ui.problems import answer_is_correct
 
 CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)
 CANDIDATE_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
-CHOOSING = ("best-of-n", "rejection", "self-refine")
 WINNER, OTHER, CORRECT = "#2a9d8f", "#b8c0c8", "#1b7f3b"
 
 
 def render_trace(trace: Trace, view: View) -> None:
     outcome(trace, view)
-    if trace.votes or trace.strategy in ("self-consistency", "confidence-vote"):
-        votes_chart(trace, view)
-    if trace.strategy in CHOOSING or _scored_without_votes(trace):
-        candidates_table(trace)
-    if any(n.kind == NodeKind.STEP for n in trace.nodes):
-        from lab.ui.tree import search_tree  # plotly layout code, only for searches
-
-        search_tree(trace, view)
-    if conversation.has_turns(trace):
-        conversation.repl_conversation(trace)
-    chains(trace, view)
+    for name in views_of(trace):
+        draw_view(name, trace, view)
     compute_panel(trace, view)
 
 
-def _scored_without_votes(trace: Trace) -> bool:
-    return not trace.votes and any(n.scores for n in _nodes(trace, CANDIDATE_KINDS))
+def views_of(trace: Trace) -> tuple[TraceView, ...]:
+    """The views the trace's strategy asks for; for an unregistered one, what its nodes hold."""
+    strategy = find_strategy(trace.strategy)
+    if strategy is not None:
+        return strategy.views
+    kinds = {n.kind for n in trace.nodes}
+    inferred = [
+        (TraceView.VOTES, bool(trace.votes)),
+        (TraceView.CANDIDATES, not trace.votes and any(
+            n.scores for n in _nodes(trace, CANDIDATE_KINDS))),
+        (TraceView.TREE, NodeKind.STEP in kinds),
+        (TraceView.CONVERSATION, conversation.has_turns(trace)),
+        (TraceView.CHAINS, True),
+    ]
+    return tuple(name for name, wanted in inferred if wanted)
+
+
+def draw_view(name: TraceView, trace: Trace, view: View) -> None:
+    if name == TraceView.VOTES:
+        votes_chart(trace, view)
+    elif name == TraceView.CANDIDATES:
+        candidates_table(trace)
+    elif name == TraceView.TREE:
+        if any(n.kind == NodeKind.STEP for n in trace.nodes):
+            from lab.ui.tree import search_tree  # plotly layout code, only for searches
+
+            search_tree(trace, view)
+    elif name == TraceView.CONVERSATION:
+        if conversation.has_turns(trace):
+            conversation.repl_conversation(trace)
+    elif name == TraceView.CHAINS:
+        chains(trace, view)
 
 
 # -- the outcome ------------------------------------------------------------------------------
@@ -159,7 +181,19 @@ def _chain_numbers(nodes: Sequence[Node]) -> dict[int, str]:
 
 
 def chain_html(node: Node, color: bool) -> str:
-    """The chain's text as HTML: tokens shaded by probability, the answer highlighted."""
+    """The chain's text as HTML: tokens shaded by probability, the answer highlighted. Without
+    colouring (every live redraw) it is cached by text, so an unchanged panel costs nothing."""
+    if not color or not node.tokens:
+        return _plain_chain_html(node.text, node.answer_span)
+    return _chain_html(node, color)
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_chain_html(text: str, answer_span: tuple[int, int] | None) -> str:
+    return _chain_html(Node(0, None, NodeKind.CHAIN, text, answer_span=answer_span), False)
+
+
+def _chain_html(node: Node, color: bool) -> str:
     pieces = []
     for start, end, logprob in _split_at_answer(_segments(node, color), node.answer_span):
         text = html.escape(node.text[start:end])
@@ -215,11 +249,23 @@ def votes_chart(trace: Trace, view: View) -> None:
         return
     items = sorted(dict(trace.votes).items(), key=lambda kv: -kv[1])
     winner = _winning_group(trace) or (items[0][0] if view.live else None)
-    correct = [answer_is_correct(trace.problem, answer) is True for answer, _ in items]
+    correct = [graded.get(answer) is True for answer, _ in items] if (
+        graded := vote_grades(trace, view)) else [False] * len(items)
     st.plotly_chart(votes_figure(items, winner, correct, view.live), key=f"{view.key}-votes",
                     config={"displayModeBar": False})
-    if trace.problem.gold is not None and not any(correct):
+    if trace.problem.gold is not None and not view.live and not any(correct):
         st.caption(f"The correct answer ({trace.problem.gold}) got no votes.")
+
+
+def vote_grades(trace: Trace, view: View) -> dict[str, bool]:
+    """Each voted answer's correctness as graded at the end of the run; a run stored before
+    the lab kept it is graded once here (never while live)."""
+    graded = trace.meta.get(VOTE_CORRECT)
+    if graded is None and not view.live:
+        from lab.execution import grade_votes
+
+        graded = grade_votes(trace)
+    return dict(graded or {})
 
 
 def votes_figure(items: Sequence[tuple[str, float]], winner: str | None,
@@ -304,25 +350,39 @@ def why(node: Node, trace: Trace) -> str:
 
 # -- compute ----------------------------------------------------------------------------------
 def compute_panel(trace: Trace, view: View) -> None:
-    """Tokens generated, prompt tokens, wall time and speed (live: counted from the nodes)."""
+    """Tokens generated (model verdicts included), prompt tokens decoded and served from the
+    cache, wall time and speed (live: generated tokens counted from the nodes)."""
     compute = trace.compute
-    generated = max(compute.generated_tokens,
-                    sum(len(n.tokens) for n in trace.nodes if n.kind != NodeKind.PROMPT))
+    generated = max(compute.all_generated, compute.verdict_tokens + sum(
+        len(n.tokens) for n in trace.nodes if n.kind != NodeKind.PROMPT))
     wall = view.elapsed_s if view.live and view.elapsed_s is not None else compute.wall_s
     speed = generated / wall if wall > 0 else 0.0
     budget = f" of {trace.budget:,}" if trace.budget is not None else ""
     if view.compact:
         st.caption(f"{generated:,}{budget} tokens · {compute.prompt_tokens:,} prompt · "
-                   f"{wall:.1f} s · {speed:.1f} tok/s · {compute.engine_calls} calls")
+                   f"{compute.cached_prompt_tokens:,} cached · {wall:.1f} s · "
+                   f"{speed:.1f} tok/s · {compute.engine_calls} calls")
         return
     st.markdown("##### Compute")
-    columns = st.columns(5)
-    columns[0].metric("Generated tokens", f"{generated:,}{budget}")
+    columns = st.columns(6)
+    columns[0].metric("Generated tokens", f"{generated:,}{budget}", help=generated_help(trace))
     columns[1].metric("Prompt tokens", f"{compute.prompt_tokens:,}",
-                      help="prompt tokens the engine decoded (shared prefixes once)")
-    columns[2].metric("Wall time", f"{wall:.1f} s")
-    columns[3].metric("Tokens / s", f"{speed:.1f}")
-    columns[4].metric("Engine calls", f"{compute.engine_calls:,}")
+                      help="prompt tokens the engines decoded, verdict prompts included "
+                           "(a prefix shared by several sequences once)")
+    columns[2].metric("Cached prompt", f"{compute.cached_prompt_tokens:,}",
+                      help="prompt tokens served from the KV cache instead of decoded")
+    columns[3].metric("Wall time", f"{wall:.1f} s")
+    columns[4].metric("Tokens / s", f"{speed:.1f}")
+    columns[5].metric("Engine calls", f"{compute.engine_calls:,}")
+
+
+def generated_help(trace: Trace) -> str:
+    """What the generated tokens were spent on, by kind of call."""
+    compute = trace.compute
+    parts = ", ".join(f"{kind} {count:,}" for kind, count in compute.generated_by.items())
+    return ("every generated token, what the budget caps: sampled "
+            f"{compute.generated_tokens:,} + model verdicts {compute.verdict_tokens:,} "
+            "(one per yes/no or grade read)" + (f"; by call: {parts}" if parts else ""))
 
 
 # -- helpers ----------------------------------------------------------------------------------

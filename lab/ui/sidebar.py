@@ -58,10 +58,11 @@ def _model_facts(row: LocalModel) -> None:
     st.caption(" · ".join(facts))
     if row.known is not None:
         st.caption(f"{row.known.title}. {row.known.notes}")
-    load = loaded is None and st.button("Load now", key="sidebar-load", icon=":material/memory:")
-    if load and state.current_model() is not None:
+    if loaded is None and st.button("Load now", key="sidebar-load", icon=":material/memory:"):
+        with st.spinner(f"Loading {row.name}…"):
+            state.load_now(row.name)
         st.rerun()
-    if state.model_slot().locked():
+    if state.model_busy():
         st.caption(":material/hourglass_top: The model is busy with a run.")
 
 

@@ -1,52 +1,143 @@
-"""What every session of this process shares: the loaded model and the run ledger.
+"""What every session of this process shares: the run worker, the ledger, and (for hosts and
+tests that inject one) an engine.
 
-The model is loaded once per process (`st.cache_resource`) and shared by all sessions; its
-engine serialises requests, and `model_slot()` queues whole runs so a session whose run waits
-can say "waiting for the model". Errors a user can fix are shown in the page, not raised.
+Runs go to the worker process (`lab.worker`), which loads the model once and serves every
+session in turn, so the page's interpreter never decodes. A host may instead serve an
+engine of its own in this process (`use_engine`: AppTest on a scripted engine, demos); its
+runs then go to a thread here, and `model_slot()` queues them. Errors a user can fix are
+shown in the page, not raised.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
-import weakref
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
 from lab import config
-from lab.engine.base import Engine, EngineError, SamplingParams
-from lab.models import REGISTRY, ModelError, pull, resolve_model_path
+from lab.engine.base import Engine
+from lab.execution import RunRequest, cannot_start
+from lab.models import REGISTRY, ModelError, check_gguf, pull, resolve_model_path
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
+from lab.ui.runner import RunBatch
+from lab.worker.client import WorkerBatch, WorkerClient, WorkerSweep
+from lab.worker.protocol import ModelInfo
+from lab.worker.server import EngineFactory
 
 MODEL_KEY = "model"  # the sidebar's model choice in st.session_state
 LEDGER_BUSY_S = 10.0  # how long a ledger write waits for a lock before the page says so
-SPEED_PROMPT = "Count from one to twenty in words: one, two, three,"
 
 
 @dataclass(eq=False)
 class LoadedModel:
+    """An engine a host serves from this process."""
+
     name: str
     engine: Engine
     load_s: float = 0.0
-    tokens_per_s: float | None = None  # measured on this machine right after loading
+    tokens_per_s: float | None = None
 
 
 _override: LoadedModel | None = None
-
-
-@st.cache_resource(show_spinner=False)
-def _loaded() -> weakref.WeakValueDictionary[str, LoadedModel]:
-    """Models alive in this process (evicted from the cache and unused: gone from here too).
-    Kept by Streamlit rather than in a module global, which a module reload would reset."""
-    return weakref.WeakValueDictionary()
+_worker_factory: EngineFactory | None = None  # None: the registry's models on llama.cpp
+Batch = RunBatch | WorkerBatch
 
 
 def use_engine(engine: Engine | None) -> None:
-    """Serve `engine` to every session instead of loading a model (tests, demos)."""
+    """Serve `engine` to every session from this process instead of the worker (tests,
+    demos)."""
     global _override
     _override = None if engine is None else LoadedModel(engine.model_name, engine)
+
+
+def use_worker_engines(factory: EngineFactory | None) -> None:
+    """Let the worker build its engines with `factory` (model name -> Engine; picklable),
+    e.g. a scripted engine in tests; None: the registry's models on llama.cpp."""
+    global _worker_factory
+    _worker_factory = factory
+
+
+@st.cache_resource(show_spinner=False)
+def _clients() -> dict[str, WorkerClient]:
+    """The worker client of each engine factory this process used (normally one)."""
+    return {}
+
+
+def worker() -> WorkerClient:
+    """The worker this process sends runs to (started on its first job)."""
+    key = repr(_worker_factory)
+    clients = _clients()
+    if key not in clients:
+        clients[key] = WorkerClient(_worker_factory)
+    return clients[key]
+
+
+def close_workers() -> None:
+    """Stop this process's workers (their running runs are stored as interrupted)."""
+    clients = _clients()
+    for client in list(clients.values()):
+        client.close()
+    clients.clear()
+
+
+def start_runs(specs: list[RunRequest], page: str) -> Batch | None:
+    """Start `specs` one after another; None after showing in the page why they cannot."""
+    if _override is not None:
+        reasons = [r for r in (cannot_start(_override.engine, s) for s in specs) if r]
+        for reason in reasons:
+            st.error(f"**This run cannot start.** {reason}")
+        if reasons:
+            return None
+        return RunBatch(specs, _override.engine, ledger_or_error(), model_slot()).start()
+    name = selected_model_name()
+    if not model_available(name) or ledger_or_error() is None:
+        return None
+    return worker().submit_runs(name, specs, page)
+
+
+def running_batch(page: str) -> Batch | None:
+    """A batch still running from `page`, for a reloaded page or another tab to reattach."""
+    return None if _override is not None else worker().running_batch(page)
+
+
+def start_sweep(experiment: str, cells: list, ledger: Ledger) -> WorkerSweep | None:
+    """Run a Scaling sweep in the worker (None after showing why it cannot)."""
+    name = selected_model_name()
+    if not model_available(name):
+        return None
+    return worker().submit_sweep(name, experiment, cells)
+
+
+def model_available(name: str) -> bool:
+    """Whether the model can be handed to the worker; if not, say why (with a download
+    button for a registry model that is not downloaded)."""
+    if _worker_factory is not None:  # the factory makes the engine (tests, demos)
+        return True
+    try:
+        path = resolve_model_path(name)
+    except ModelError as exc:
+        st.error(f"**The model {name} cannot be used.** {exc}")
+        if name in REGISTRY:
+            pull_button(name)
+        return False
+    try:
+        stat = path.stat()
+        _check_file(str(path), stat.st_mtime, stat.st_size)
+    except (ModelError, OSError) as exc:
+        st.error(f"**The model {name} failed to load.** {exc}")
+        return False
+    return True
+
+
+@functools.lru_cache(maxsize=8)
+def _check_file(path: str, mtime: float, size: int) -> None:
+    """The GGUF header check, once per file version (the worker does the real load)."""
+    del mtime, size  # the cache key: a replaced file is checked again
+    check_gguf(Path(path))
 
 
 def overridden() -> bool:
@@ -60,62 +151,29 @@ def selected_model_name() -> str:
     return str(st.session_state.get(MODEL_KEY) or config.default_model())
 
 
-def loaded_model(name: str) -> LoadedModel | None:
-    """The model if this process has it loaded already (no loading)."""
+def loaded_model(name: str) -> LoadedModel | ModelInfo | None:
+    """The model if it is loaded already, here or in the worker (no loading)."""
     if _override is not None:
         return _override
-    return _loaded().get(name)
-
-
-def measure_speed(engine: Engine) -> float | None:
-    """Generated tokens per second on a short greedy completion."""
-    generation = engine.generate(SPEED_PROMPT, 1, SamplingParams(temperature=0.0, max_tokens=24))
-    if generation.generate_s <= 0 or not generation.completion_tokens:
-        return None
-    return generation.completion_tokens / generation.generate_s
-
-
-@st.cache_resource(max_entries=2, show_spinner=False)
-def _load(name: str) -> LoadedModel:
-    from lab.engine.llamacpp import LlamaCppEngine  # late: llama.cpp loads only when needed
-
-    path = resolve_model_path(name)
-    start = time.perf_counter()
-    engine = LlamaCppEngine(path)
-    model = LoadedModel(name, engine, time.perf_counter() - start, measure_speed(engine))
-    _loaded()[name] = model
-    return model
-
-
-def load_model(name: str) -> LoadedModel:
-    """The shared model, loaded on first use; raises ModelError or EngineError."""
-    if _override is not None:
-        return _override
-    with st.spinner(f"Loading {name}…"):
-        return _load(name)
+    info = worker().model
+    return info if info is not None and info.name == name and worker().alive else None
 
 
 def current_model() -> LoadedModel | None:
-    """The sidebar's model, or None after showing in the page why it cannot be used."""
-    name = selected_model_name()
-    try:
-        return load_model(name)
-    except ModelError as exc:
-        st.error(f"**The model {name} cannot be used.** {exc}")
-        if name in REGISTRY and resolve_missing(name):
-            pull_button(name)
-    except EngineError as exc:
-        st.error(f"**The model {name} failed to load.** {exc}")
-    return None
+    """The engine a host serves from this process (use_engine), else None: runs go to the
+    worker, which loads the model itself."""
+    return _override
 
 
-def resolve_missing(name: str) -> bool:
-    """True when `name` is a registry model that is simply not downloaded yet."""
-    try:
-        resolve_model_path(name)
-    except ModelError:
-        return True
-    return False
+def load_now(name: str) -> None:
+    """Load `name` in the worker ahead of the first run."""
+    if _override is None and model_available(name):
+        worker().load(name).wait(300)
+
+
+def model_busy() -> bool:
+    """Whether a run is using the model now (another session's run waits)."""
+    return model_slot().locked() if _override is not None else worker().busy
 
 
 def pull_button(name: str, key: str = "pull") -> None:

@@ -1,0 +1,288 @@
+"""The worker process: loads the model once, runs what the page's process sends, one job at a
+time, and streams each run's trace back as deltas (see protocol.py).
+
+Threads here: the main thread runs jobs (the engine's decode loop); a reader takes messages
+(a cancel reaches a running job at once); a publisher sends the changed nodes every
+PUBLISH_S. The process ends when its parent does (PR_SET_PDEATHSIG, and a check of the
+parent's pid) or when the connection closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from lab.engine.base import Engine
+from lab.worker.protocol import DeltaTracker, ModelInfo, RunResult
+
+log = logging.getLogger(__name__)
+PUBLISH_S = 0.25  # how often a running trace's changes go to the page
+PARENT_CHECK_S = 1.0
+
+EngineFactory = Callable[[str], Engine]  # model name -> engine
+
+
+@dataclass
+class _Job:
+    id: int
+    kind: str  # "runs" or "sweep"
+    model: str
+    payload: tuple[Any, ...]
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+class _Live:
+    """The run being published: its trace and what changed in it."""
+
+    def __init__(self, job: int, index: int):
+        self.job, self.index = job, index
+        self.trace: Any = None
+        self.tracker = DeltaTracker()
+        self.lock = threading.Lock()
+
+
+def serve(conn: Connection, parent_pid: int) -> None:
+    """The worker's main function: its first message is the engine factory."""
+    _die_with_parent()
+    logging.basicConfig(level=logging.WARNING, format="lab worker: %(message)s")
+    try:
+        kind, _, factory = conn.recv()
+    except (EOFError, OSError):
+        return
+    Worker(conn, factory or load_engine, parent_pid).run()
+
+
+def main(argv: list[str]) -> None:
+    """`python -m lab.worker.server FD PARENT_PID` (started by WorkerClient)."""
+    serve(Connection(int(argv[0])), int(argv[1]))
+
+
+class Worker:
+    def __init__(self, conn: Connection, engine_factory: EngineFactory, parent_pid: int):
+        self.conn = conn
+        self.factory = engine_factory
+        self.parent_pid = parent_pid
+        self.jobs: queue.Queue[_Job | None] = queue.Queue()
+        self.cancels: dict[int, threading.Event] = {}
+        self.send_lock = threading.Lock()
+        self.live: _Live | None = None
+        self.engine: Engine | None = None
+        self.model: ModelInfo | None = None
+        self.stopping = threading.Event()
+
+    # -- the threads --------------------------------------------------------------------
+    def run(self) -> None:
+        threading.Thread(target=self._read, name="worker-read", daemon=True).start()
+        threading.Thread(target=self._publish, name="worker-publish", daemon=True).start()
+        try:
+            while (job := self.jobs.get()) is not None:
+                self._do(job)
+        finally:
+            self.stopping.set()
+            if self.engine is not None:
+                with contextlib.suppress(Exception):
+                    self.engine.close()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                if not self.conn.poll(PARENT_CHECK_S):
+                    if os.getppid() != self.parent_pid:
+                        break  # the page's process is gone
+                    continue
+                message = self.conn.recv()
+                if not self._handle(message):
+                    break
+        except (EOFError, OSError):
+            pass
+        for event in list(self.cancels.values()):
+            event.set()
+        self.jobs.put(None)
+
+    def _handle(self, message: tuple[Any, ...]) -> bool:
+        kind, job_id, *payload = message
+        if kind == "stop":
+            return False
+        if kind == "cancel":
+            if job_id in self.cancels:
+                self.cancels[job_id].set()
+        elif kind == "status":
+            self.send("status", 0, self.model)
+        elif kind in ("runs", "sweep"):
+            job = _Job(job_id, kind, payload[0], tuple(payload[1:]))
+            self.cancels[job_id] = job.cancel
+            self.jobs.put(job)
+        return True
+
+    def _publish(self) -> None:
+        while not self.stopping.wait(PUBLISH_S):
+            self.flush()
+
+    def flush(self) -> None:
+        live = self.live
+        if live is None or live.trace is None:
+            return
+        with live.lock:
+            delta = live.tracker.delta(live.trace)
+        if delta.nodes or delta.problem is not None:
+            self.send("delta", live.job, live.index, delta)
+
+    def send(self, *message: Any) -> None:
+        with self.send_lock:
+            try:
+                self.conn.send(message)
+            except (OSError, EOFError, BrokenPipeError):
+                self.stopping.set()
+
+    # -- jobs ---------------------------------------------------------------------------
+    def _do(self, job: _Job) -> None:
+        try:
+            if job.cancel.is_set():
+                self.send("done", job.id, None, "stopped before it started")
+                return
+            engine = self._engine(job)
+            if engine is None:
+                return
+            if job.kind == "runs":
+                self._runs(job, engine)
+            else:
+                self._sweep(job, engine)
+        except Exception as exc:  # reported in the page; details in the worker's log
+            log.exception("job %s failed", job.id)
+            self.send("done", job.id, None, f"{type(exc).__name__}: {exc}")
+        finally:
+            self.cancels.pop(job.id, None)
+
+    def _engine(self, job: _Job) -> Engine | None:
+        if self.model is not None and self.model.name == job.model and self.engine is not None:
+            return self.engine
+        if self.engine is not None:
+            self.engine.close()
+            self.engine, self.model = None, None
+        self.send("phase", job.id, -1, "loading")
+        try:
+            start = time.perf_counter()
+            engine = self.factory(job.model)
+            load_s = time.perf_counter() - start
+            self.engine = engine
+            self.model = ModelInfo(job.model, load_s, measure_speed(engine),
+                                   int(getattr(getattr(engine, "options", None), "n_threads",
+                                               0) or 0))
+        except Exception as exc:  # a missing or corrupt GGUF: said in the page
+            self.send("model", job.id, None, f"{type(exc).__name__}: {exc}"
+                      if not _is_user_error(exc) else str(exc))
+            self.send("done", job.id, None, f"the model {job.model} could not be loaded: {exc}")
+            return None
+        self.send("model", job.id, self.model, None)
+        return engine
+
+    def _runs(self, job: _Job, engine: Engine) -> None:
+        from lab.execution import RunRequest, cannot_start
+
+        requests: list[RunRequest] = list(job.payload[0])
+        reasons = [cannot_start(engine, request) for request in requests]
+        if any(reasons):
+            self.send("refused", job.id, reasons)
+            self.send("done", job.id, None, None)
+            return
+        self.send("refused", job.id, reasons)
+        for index, request in enumerate(requests):
+            if job.cancel.is_set():
+                self.send("phase", job.id, index, "skipped")
+                continue
+            self.send("phase", job.id, index, "running")
+            self.send("run", job.id, index, self._run_one(job, index, request, engine))
+        self.send("done", job.id, None, None)
+
+    def _run_one(self, job: _Job, index: int, request: Any, engine: Engine) -> RunResult:
+        from lab.execution import execute
+        from lab.strategies.params import ParamError
+        from lab.trace import EventKind
+
+        live = _Live(job.id, index)
+        self.live = live
+
+        def on_event(event: Any) -> None:
+            with live.lock:
+                live.trace = event.trace
+                live.tracker.touch(event.node, whole=event.kind == EventKind.NODE_UPDATED)
+
+        try:
+            outcome = execute(request, engine, self._ledger(), on_event, job.cancel)
+        except ParamError as exc:
+            return RunResult(None, None, None, str(exc))
+        finally:
+            self.flush()
+            self.live = None
+        return RunResult(outcome.trace.to_dict(), outcome.run_id, outcome.save_error, None)
+
+    def _sweep(self, job: _Job, engine: Engine) -> None:
+        from lab.evaluation import run_sweep
+
+        experiment, cells = job.payload
+        self.send("refused", job.id, [])
+        result = run_sweep(cells, engine, self._ledger(), experiment,
+                           on_progress=lambda p: self.send("progress", job.id, p),
+                           cancel=job.cancel)
+        self.send("done", job.id, result, None)
+
+    def _ledger(self) -> Any:
+        from lab import config
+        from lab.store.ledger import Ledger
+
+        if not hasattr(self, "_ledger_instance"):
+            self._ledger_instance = Ledger(config.database_url(), busy_timeout_s=10.0)
+        return self._ledger_instance
+
+
+# -- loading ----------------------------------------------------------------------------
+def load_engine(name: str) -> Engine:
+    """The registry model or GGUF path `name` on llama.cpp, with the worker's thread count."""
+    from lab import config
+    from lab.engine.llamacpp import LlamaCppEngine
+    from lab.models import resolve_model_path
+
+    return LlamaCppEngine(resolve_model_path(name), n_threads=config.worker_threads())
+
+
+def measure_speed(engine: Engine) -> float | None:
+    """Generated tokens per second on a short greedy completion."""
+    from lab.engine.base import SamplingParams
+
+    prompt = "Count from one to twenty in words: one, two, three,"
+    generation = engine.generate(prompt, 1, SamplingParams(temperature=0.0, max_tokens=24))
+    if generation.generate_s <= 0 or not generation.completion_tokens:
+        return None
+    return generation.completion_tokens / generation.generate_s
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from lab.engine.base import EngineError
+    from lab.models import ModelError
+
+    return isinstance(exc, ModelError | EngineError)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to end this process when its parent ends, however the parent ends."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
