@@ -115,10 +115,26 @@ def solutions(nodes: Sequence[Node]) -> list[Node]:
 
 @dataclass
 class Compute:
-    prompt_tokens: int = 0  # prompt tokens the engine decoded (shared prefixes once)
-    generated_tokens: int = 0
-    engine_calls: int = 0
+    """What a run cost, over every model call it made: sampling (chains, critiques, revisions,
+    steps, rollouts, sub-calls) and model verdicts (self-verify, judge)."""
+
+    prompt_tokens: int = 0  # prompt tokens the engines decoded (cache misses; shared once)
+    generated_tokens: int = 0  # tokens sampled into the trace's nodes
+    engine_calls: int = 0  # every model call, verdicts included
     wall_s: float = 0.0
+    cached_prompt_tokens: int = 0  # prompt tokens served from a KV cache, not decoded
+    verdict_tokens: int = 0  # tokens verdict calls generated: one per yes/no or grade read
+    generated_by: dict[str, int] = field(default_factory=dict)  # call kind -> generated tokens
+
+    @property
+    def all_generated(self) -> int:
+        """Every generated token: sampled and verdicts (what a token budget caps)."""
+        return self.generated_tokens + self.verdict_tokens
+
+    @property
+    def all_decoded(self) -> int:
+        """Every token the models decoded: prompts (cache misses) and generated tokens."""
+        return self.prompt_tokens + self.all_generated
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -126,12 +142,20 @@ class Compute:
             "generated_tokens": self.generated_tokens,
             "engine_calls": self.engine_calls,
             "wall_s": self.wall_s,
+            "cached_prompt_tokens": self.cached_prompt_tokens,
+            "verdict_tokens": self.verdict_tokens,
+            "generated_by": dict(self.generated_by),
+            "all_generated_tokens": self.all_generated,  # derived: read, never stored
+            "all_decoded_tokens": self.all_decoded,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Compute:
-        return cls(**{k: data[k] for k in ("prompt_tokens", "generated_tokens", "engine_calls",
-                                           "wall_s") if k in data})
+        counts = {k: data[k] for k in ("prompt_tokens", "generated_tokens", "engine_calls",
+                                       "wall_s", "cached_prompt_tokens", "verdict_tokens")
+                  if k in data}
+        return cls(**counts, generated_by={k: int(v) for k, v in
+                                           (data.get("generated_by") or {}).items()})
 
 
 @dataclass

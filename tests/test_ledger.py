@@ -252,11 +252,13 @@ def test_older_schema_is_upgraded_in_place(url: str, monkeypatch: pytest.MonkeyP
     def add_notes(conn: Any) -> None:
         conn.execute(text("ALTER TABLE runs ADD COLUMN notes TEXT"))
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", {2: add_notes})
+    version = schema.SCHEMA_VERSION + 1
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", version)
+    monkeypatch.setattr(migrations, "MIGRATIONS", {version: add_notes})
     with Ledger(url) as upgraded:
         assert upgraded.load_trace(run_id) == make(seed=1)
-    assert sql(url, "SELECT value FROM ledger_meta WHERE key = 'schema_version'") == [("2",)]
+    assert sql(url, "SELECT value FROM ledger_meta WHERE key = 'schema_version'") == [
+        (str(version),)]
     assert sql(url, "SELECT notes FROM runs WHERE id = :r", r=run_id) == [(None,)]
 
 

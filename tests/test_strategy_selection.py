@@ -99,7 +99,8 @@ def test_rejection_respects_the_budget():
     engine = ScriptedEngine("one two three four five six", yes_probability=0.0)
     trace = run("rejection", engine, budget=14, n=10, max_tokens=6)
     assert trace.compute.generated_tokens <= 14
-    assert [c.params.max_tokens for c in engine.calls] == [6, 6, 2]
+    # each sample keeps one token of the budget for its self-verify verdict
+    assert [c.params.max_tokens for c in engine.calls] == [6, 6, 1]
     assert "token budget spent" in trace.reason
 
 

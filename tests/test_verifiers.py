@@ -85,7 +85,7 @@ def test_arithmetic_recomputation():
 def test_self_verify_reads_p_yes_and_reports_the_call():
     calls: list[int] = []
     engine = ScriptedEngine("x", yes_probability=lambda p: 0.8 if "43" in p else 0.3)
-    scoring = Scoring(ARITH, engine, on_call=lambda tokens, seconds: calls.append(tokens))
+    scoring = Scoring(ARITH, engine, on_call=lambda call: calls.append(call.prompt_tokens))
     verdict = scoring.verify("self-verify", Candidate("The answer is 43.", answer="43"), 0.5)
     assert verdict.accepted and verdict.score == pytest.approx(0.8)
     assert "Is this solution correct? Answer Yes or No." in engine.judged[0]

@@ -87,8 +87,11 @@ def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tup
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="FILE.html or FILE.png (default: EXPERIMENT.html).")
 @click.option("--title", default=None, help="Figure title (default: the experiment name).")
-def plot(experiment: str, out: Path | None, title: str | None) -> None:
-    """Draw accuracy against mean generated tokens per problem, one line per strategy."""
+@click.option("--x", "x_axis", type=click.Choice(["generated", "decoded"]), default="generated",
+              show_default=True, help="Compute on the x axis: generated tokens (model verdicts "
+              "included), or all decoded tokens (prompts too).")
+def plot(experiment: str, out: Path | None, title: str | None, x_axis: str) -> None:
+    """Draw accuracy against mean tokens per problem, one line per strategy."""
     from lab.evaluation import FigureError, save_figure, scaling_figure, summarize
 
     ledger = _ledger()
@@ -100,7 +103,9 @@ def plot(experiment: str, out: Path | None, title: str | None) -> None:
         fail(f"experiment {experiment!r} has no complete runs yet")
     out = out or Path(f"{_safe_name(experiment)}.html")
     try:
-        save_figure(scaling_figure(rows, title if title is not None else experiment), out)
+        figure = scaling_figure(rows, title if title is not None else experiment,
+                                x="decoded" if x_axis == "decoded" else "generated")
+        save_figure(figure, out)
     except FigureError as exc:
         fail(str(exc))
     click.echo(f"wrote {out}")

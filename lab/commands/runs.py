@@ -238,8 +238,9 @@ def _summary_lines(summary: RunSummary, trace: Trace) -> list[str]:
         f"problem    {summary.problem_id} of {summary.problem_set}  "
         f"{_short(trace.problem.question)}",
         f"answer     {summary.answer}  gold {summary.gold}  {_mark(summary.correct)}",
-        f"compute    {summary.generated_tokens} generated + {summary.prompt_tokens} prompt "
-        f"tokens, {summary.engine_calls} engine calls, {summary.wall_s:.2f} s",
+        f"compute    {summary.generated_tokens} generated + {summary.verdict_tokens} by verdicts"
+        f" + {summary.prompt_tokens} prompt tokens decoded ({summary.cached_prompt_tokens} "
+        f"cached), {summary.engine_calls} engine calls, {summary.wall_s:.2f} s",
     ]
     if summary.experiment:
         lines.append(f"experiment {summary.experiment}")

@@ -23,7 +23,8 @@ MAX_SCORE_LINES = 12
 @click.option("--param", "-p", "param_items", multiple=True, metavar="NAME=VALUE",
               help="A strategy parameter (repeatable); see --list.")
 @click.option("--budget", type=int, default=None,
-              help=f"Most tokens to generate ({BUDGET_MIN}..{BUDGET_MAX}; default: no limit).")
+              help=f"Most tokens to generate, model verdicts included ({BUDGET_MIN}.."
+                   f"{BUDGET_MAX}; default: no limit).")
 @click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
 @click.option("--judge-model", default=None, help="A second model for the `judge` scorer.")
 @click.option("--problem", "problem_text", default=None, help="Your own question.")
@@ -162,12 +163,24 @@ def _print(trace: Trace, run_id: int | None) -> None:
         click.echo("votes     " + ", ".join(f"{k}: {_num(v)}" for k, v in votes))
     for line in _score_lines(trace):
         click.echo(line)
-    c = trace.compute
-    budget = f" of {trace.budget} budget" if trace.budget is not None else ""
-    click.echo(f"compute   {c.generated_tokens} tokens generated{budget}, {c.prompt_tokens} "
-               f"prompt tokens decoded, {c.engine_calls} engine calls, {c.wall_s:.1f} s")
+    for line in compute_lines(trace):
+        click.echo(line)
     status = "" if trace.status == TraceStatus.COMPLETE else f" ({trace.status})"
     click.echo(f"run       #{run_id}{status}")
+
+
+def compute_lines(trace: Trace) -> list[str]:
+    """What the run cost: all generated tokens (sampled and verdicts, by kind of call) against
+    the budget, prompt tokens decoded and served from the cache, calls and time."""
+    c = trace.compute
+    budget = f" of {trace.budget} budget" if trace.budget is not None else ""
+    by_kind = ", ".join(f"{kind} {count}" for kind, count in c.generated_by.items())
+    return [
+        f"compute   {c.all_generated} tokens generated{budget} ({c.generated_tokens} sampled + "
+        f"{c.verdict_tokens} by verdicts{'; ' + by_kind if by_kind else ''})",
+        f"          {c.prompt_tokens} prompt tokens decoded + {c.cached_prompt_tokens} from the "
+        f"cache, {c.engine_calls} engine calls, {c.wall_s:.1f} s",
+    ]
 
 
 def _score_lines(trace: Trace) -> list[str]:

@@ -103,6 +103,21 @@ class Completion:
 
 
 @dataclass
+class PromptReads:
+    """Running totals of the prompts an engine's scoring calls (`score`,
+    `next_token_logprobs`) read in one thread; a caller takes the difference around its
+    calls to learn what they cost."""
+
+    calls: int = 0
+    tokens: int = 0  # prompt tokens read
+    decoded: int = 0  # of them, decoded (the rest were served from the KV cache)
+
+    def __sub__(self, other: PromptReads) -> PromptReads:
+        return PromptReads(self.calls - other.calls, self.tokens - other.tokens,
+                           self.decoded - other.decoded)
+
+
+@dataclass
 class Generation:
     completions: list[Completion]
     prompt_tokens: int = 0  # prompt tokens of all sequences, shared ones counted each time
@@ -113,6 +128,11 @@ class Generation:
     @property
     def completion_tokens(self) -> int:
         return sum(c.completion_tokens for c in self.completions)
+
+    @property
+    def prompt_tokens_cached(self) -> int:
+        """Prompt tokens of the sequences served from the cache instead of decoded."""
+        return max(0, self.prompt_tokens - self.prompt_tokens_decoded)
 
     @property
     def wall_s(self) -> float:
@@ -136,6 +156,7 @@ class Engine(ABC):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cancel_current = threading.Event()
+        self._reads = threading.local()
 
     # -- the interface strategies use -------------------------------------------------
     def generate(
@@ -173,6 +194,19 @@ class Engine(ABC):
         with self._lock:
             self._cancel_current.clear()
             return self._continue(prompt, list(prefixes), params, seed_list, on_token, cancel)
+
+    def prompt_reads(self) -> PromptReads:
+        """What this thread's scoring calls have read so far (engines that do not report
+        leave it at zero, and callers count the whole prompt as decoded)."""
+        reads = getattr(self._reads, "totals", None)
+        return PromptReads() if reads is None else PromptReads(**vars(reads))
+
+    def _read_prompt(self, tokens: int, decoded: int) -> None:
+        """Report one scoring call's prompt: `tokens` read, `decoded` of them decoded."""
+        totals = getattr(self._reads, "totals", None) or PromptReads()
+        totals.calls, totals.tokens, totals.decoded = (totals.calls + 1, totals.tokens + tokens,
+                                                       totals.decoded + decoded)
+        self._reads.totals = totals
 
     def cancel(self) -> None:
         """Cancel whatever request is running now (from any thread)."""

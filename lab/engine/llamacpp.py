@@ -288,7 +288,8 @@ class LlamaCppEngine(Engine):
             self._check_fits([target], 0)
             if len(cont) > self.options.n_batch:
                 raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
-            self._cache.prepare([target], [len(base) - 1])
+            decoded, _ = self._cache.prepare([target], [len(base) - 1])
+            self._read_prompt(len(target), decoded)
             tokens = []
             for i, token_id in enumerate(cont):
                 row = self._cache.logit_rows[(0, len(base) - 1 + i)]
@@ -298,7 +299,8 @@ class LlamaCppEngine(Engine):
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
             base = self.prompt_tokens(prompt)
-            self._cache.prepare([base], [len(base) - 1])
+            decoded, _ = self._cache.prepare([base], [len(base) - 1])
+            self._read_prompt(len(base), decoded)
             logits = self._logits(self._cache.logit_rows[(0, len(base) - 1)])
             result = {}
             for candidate in candidates:

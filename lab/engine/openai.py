@@ -151,6 +151,7 @@ class OpenAICompatibleEngine(Engine):
             reply = self._post("/v1/completions", {"prompt": head + continuation,
                                                    "max_tokens": 0, "echo": True,
                                                    "logprobs": 1})
+        self._read_usage(reply, head + continuation)
         tokens = _tokens(reply["choices"][0].get("logprobs"))
         # Keep the tokens of the continuation: those past the prompt's characters.
         kept, seen = [], 0
@@ -164,6 +165,7 @@ class OpenAICompatibleEngine(Engine):
         params = SamplingParams(temperature=0, max_tokens=1, top_logprobs=20)
         with self._lock:
             reply = self._request(prompt, "", params, 0, 1)
+        self._read_usage(reply, self.format_prompt(prompt))
         tokens = _tokens(reply["choices"][0].get("logprobs"))
         if not tokens:
             raise EngineError(f"{self.base_url} returned no log-probabilities")
@@ -171,6 +173,12 @@ class OpenAICompatibleEngine(Engine):
         table = {text.strip(): logprob for text, logprob in first.top}
         table.setdefault(first.text.strip(), first.logprob)
         return {c: table.get(c.strip(), MISSING_LOGPROB) for c in candidates}
+
+    def _read_usage(self, reply: dict[str, Any], text: str) -> None:
+        """Report a scoring call's prompt: the server's count, else an estimate; a server
+        does not say what its cache served, so all of it counts as decoded."""
+        tokens = int(reply.get("usage", {}).get("prompt_tokens", 0)) or self.count_tokens(text)
+        self._read_prompt(tokens, tokens)
 
     def format_prompt(self, prompt: Prompt) -> str:
         if isinstance(prompt, str):

@@ -126,11 +126,14 @@ class ScriptedEngine(Engine):
         return self._n_ctx
 
     def score(self, prompt: Prompt, continuation: str) -> list[Token]:
+        read = self.count_tokens(self.format_prompt(prompt) + continuation)
+        self._read_prompt(read, read)  # no cache: every token decoded
         return [self._token(text, self.logprob, 0) for text in tokenize(continuation)]
 
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         text = self.format_prompt(prompt)
         self.judged.append(text)
+        self._read_prompt(self.count_tokens(text), self.count_tokens(text))
         if self._next_token is not None:
             return dict(self._next_token(text, candidates))
         p_yes = (self.yes_probability(text) if callable(self.yes_probability)

@@ -1,12 +1,13 @@
-"""The scaling figure: accuracy against mean generated tokens per problem, one line per
-strategy (dashed: pass@k, the oracle that knows the gold answer), 95% intervals as error
-bars. `lab plot` and the app's Scaling page draw the same figure from the same rows."""
+"""The scaling figure: accuracy against mean generated tokens per problem (model verdicts
+included), or against all decoded tokens (prompts too), one line per strategy (dashed:
+pass@k, the oracle that knows the gold answer), 95% intervals as error bars. `lab plot` and
+the app's Scaling page draw the same figure from the same rows."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from lab.evaluation.report import Row
 
@@ -14,11 +15,23 @@ if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
 
+XAxis = Literal["generated", "decoded"]
+X_TITLES: dict[str, str] = {
+    "generated": "mean generated tokens per problem (log scale)",
+    "decoded": "mean decoded tokens per problem, prompts included (log scale)",
+}
+
+
 class FigureError(RuntimeError):
     """The figure cannot be written; the message is one line for the user."""
 
 
-def scaling_figure(rows: Sequence[Row], title: str = "") -> Figure:
+def x_value(row: Row, x: XAxis = "generated") -> float:
+    """The row's compute on the chosen axis: generated tokens, or all decoded tokens."""
+    return row.decoded if x == "decoded" else row.tokens
+
+
+def scaling_figure(rows: Sequence[Row], title: str = "", x: XAxis = "generated") -> Figure:
     import plotly.graph_objects as go
     from plotly.colors import qualitative
 
@@ -27,11 +40,11 @@ def scaling_figure(rows: Sequence[Row], title: str = "") -> Figure:
     palette = qualitative.Plotly
     colors: dict[str, str] = {}
     for (_, _, name), points in _series(rows).items():
-        points = sorted(points, key=lambda r: r.tokens)
+        points = sorted(points, key=lambda r: x_value(r, x))
         oracle = points[0].metric == "pass@k"
         color = colors.setdefault(points[0].strategy, palette[len(colors) % len(palette)])
         figure.add_trace(go.Scatter(
-            x=[r.tokens for r in points],
+            x=[x_value(r, x) for r in points],
             y=[r.accuracy for r in points],
             mode="lines+markers" if oracle else "lines+markers+text",
             name=prefix(points[0]) + name,
@@ -48,8 +61,8 @@ def scaling_figure(rows: Sequence[Row], title: str = "") -> Figure:
         ))
     figure.update_layout(
         title=title or None,
-        xaxis={"title": "mean generated tokens per problem (log scale)", "type": "log",
-               "tickvals": _ticks(rows)},
+        xaxis={"title": X_TITLES[x], "type": "log",
+               "tickvals": _ticks([x_value(r, x) for r in rows])},
         yaxis={"title": "accuracy (95% interval)", "range": [0, 1.05]},
         template="plotly_white",
         margin={"l": 60, "r": 20, "t": 50 if title else 20, "b": 50},
@@ -94,9 +107,9 @@ def _prefixes(rows: Sequence[Row]) -> Callable[[Row], str]:
     return prefix
 
 
-def _ticks(rows: Sequence[Row]) -> list[float]:
+def _ticks(points: Sequence[float]) -> list[float]:
     """1-2-5 steps across the data: plain numbers on the log axis."""
-    values = [r.tokens for r in rows if r.tokens > 0]
+    values = [v for v in points if v > 0]
     if not values:
         return []
     low, high = min(values) / 2, max(values) * 2
@@ -108,5 +121,5 @@ def _hover(row: Row) -> str:
     metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
     derived = " (derived)" if row.derived else ""
     return (f"{row.strategy} {row.label}<br>{metric}{derived}: {row.accuracy:.3f} "
-            f"[{row.low:.3f}, {row.high:.3f}]<br>{row.tokens:.0f} tokens/problem, "
-            f"{row.problems} problems")
+            f"[{row.low:.3f}, {row.high:.3f}]<br>{row.tokens:.0f} generated tokens/problem, "
+            f"{row.prompt_tokens:.0f} prompt tokens decoded, {row.problems} problems")

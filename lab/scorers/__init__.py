@@ -20,8 +20,10 @@ from collections.abc import Callable
 
 from lab.scorers.base import (
     DEFAULT_WINDOW,
+    VERDICT_TOKENS,
     CallRecorder,
     Candidate,
+    ModelCall,
     ModelNeed,
     ModelVerifier,
     Scorer,
@@ -71,9 +73,11 @@ __all__ = [
     "LOGPROB_SCORERS",
     "MODEL_SCORERS",
     "SCORERS",
+    "VERDICT_TOKENS",
     "VERIFIERS",
     "CallRecorder",
     "Candidate",
+    "ModelCall",
     "ModelNeed",
     "ModelVerifier",
     "Scorer",

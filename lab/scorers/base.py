@@ -22,14 +22,29 @@ if TYPE_CHECKING:
 
 # Which model a scorer calls: the one solving the problem, or a second one that judges.
 ModelNeed = Literal["model", "judge"]
-# (prompt tokens, seconds) of one model call a scorer made, for the trace's compute
-CallRecorder = Callable[[int, float], None]
 DEFAULT_WINDOW = 16
+# A model verdict reads one next-token distribution (P(Yes), a grade): one generated token.
+VERDICT_TOKENS = 1
 LAST_ORDER = 1000  # where a scorer that does not say is listed: after the built-in ones
 
 
 class VerifierError(RuntimeError):
     """A scorer that cannot run as configured (e.g. `judge` without a judge model)."""
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """What one model verdict of a scorer cost, for the trace's compute."""
+
+    scorer: str
+    calls: int  # engine reads (one for a plain yes/no or grade)
+    prompt_tokens: int  # prompt tokens read
+    decoded: int  # of them decoded (the rest served from the KV cache)
+    generated: int  # VERDICT_TOKENS per read
+    seconds: float
+
+
+CallRecorder = Callable[[ModelCall], None]
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """`Scoring`: the per-problem object strategies score and verify through (`RunContext.scoring`).
 
 It looks scorers up by name in the registry, caches model verdicts, reports each model call's
-compute through `on_call` and calls `before_call` first (the run's cancellation check)."""
+compute through `on_call` (prompt tokens read and decoded, as the engine reports them, and
+VERDICT_TOKENS generated per read) and calls `before_call` first (the run's cancellation and
+budget check)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lab.engine.base import Engine
+from lab.engine.base import Engine, Prompt, PromptReads
 from lab.scorers.base import (
     DEFAULT_WINDOW,
+    VERDICT_TOKENS,
     CallRecorder,
     Candidate,
+    ModelCall,
     ModelVerifier,
     Scorer,
     VerifierError,
@@ -71,9 +75,22 @@ class Scoring:
             self.before_call()
         prompt = scorer.prompt(self.problem, candidate)
         start = time.perf_counter()
+        before = engine.prompt_reads()
         value = scorer.measure(engine, prompt)
         if self.on_call is not None:
-            prompt_tokens = engine.count_tokens(engine.format_prompt(prompt))
-            self.on_call(prompt_tokens, time.perf_counter() - start)
+            reads = engine.prompt_reads() - before
+            self.on_call(model_call(scorer.name, engine, prompt, reads,
+                                    time.perf_counter() - start))
         self._cache[key] = value
         return value
+
+
+def model_call(scorer: str, engine: Engine, prompt: Prompt, reads: PromptReads,
+               seconds: float) -> ModelCall:
+    """The cost of a verdict from what the engine reported; an engine that reports nothing
+    is taken to have made one read and decoded the whole prompt."""
+    if reads.calls < 1:
+        tokens = engine.count_tokens(engine.format_prompt(prompt))
+        reads = PromptReads(1, tokens, tokens)
+    return ModelCall(scorer, reads.calls, reads.tokens, reads.decoded,
+                     VERDICT_TOKENS * reads.calls, seconds)

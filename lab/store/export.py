@@ -18,6 +18,7 @@ CSV_COLUMNS = [
     "id", "created", "finished", "experiment", "strategy", "params", "budget", "seed", "model",
     "problem_set", "problem_id", "status", "answer", "gold", "correct", "prompt_tokens",
     "generated_tokens", "engine_calls", "wall_s", "lab_version", "error",
+    "cached_prompt_tokens", "verdict_tokens",
 ]  # fmt: skip
 
 

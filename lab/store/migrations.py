@@ -22,8 +22,18 @@ from lab.store import schema
 from lab.store.errors import LedgerError
 from lab.store.schema import Base, LedgerMeta
 
+
+def _v2_all_compute(conn: Connection) -> None:
+    """Compute beyond sampled tokens: prompt tokens served from the cache, the tokens of
+    model verdicts, and generated tokens by kind of call (runs stored before: 0 and {})."""
+    for column, kind in (("cached_prompt_tokens", "BIGINT NOT NULL DEFAULT 0"),
+                         ("verdict_tokens", "BIGINT NOT NULL DEFAULT 0"),
+                         ("generated_by", "TEXT")):
+        conn.execute(text(f"ALTER TABLE runs ADD COLUMN {column} {kind}"))
+
+
 # version -> the step that upgrades a database of version - 1 to it
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_all_compute}
 
 _VERSION_KEY = "schema_version"
 _PG_LOCK_KEY = 0x1AB1ED6E  # advisory lock serialising upgrades on PostgreSQL

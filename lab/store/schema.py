@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.cached_prompt_tokens, verdict_tokens, generated_by
 
 
 class JsonText(TypeDecorator[Any]):
@@ -121,6 +121,9 @@ class RunRow(Base):
     generated_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     engine_calls: Mapped[int] = mapped_column(Integer, default=0)
     wall_s: Mapped[float] = mapped_column(Double, default=0.0)
+    cached_prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    verdict_tokens: Mapped[int] = mapped_column(BigInteger, default=0)  # self-verify, judge
+    generated_by: Mapped[dict[str, int]] = mapped_column(JsonText, default=dict)
     lab_version: Mapped[str] = mapped_column(String(32))
     created: Mapped[datetime] = mapped_column(DateTime, index=True)  # UTC
     updated: Mapped[datetime] = mapped_column(DateTime)  # UTC, last write

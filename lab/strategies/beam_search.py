@@ -85,11 +85,12 @@ class BeamSearch(Strategy):
     def _step(self, ctx: RunContext, messages: Any, beams: list[Node], parents: list[Node],
               depth: int) -> list[Node]:
         p = ctx.params
-        count = ctx.affordable(len(parents))
+        verdicts = ctx.verdict_cost(p["scorer"])  # each new path is scored
+        count = ctx.affordable(len(parents), verdicts)
         if count < 1:
             raise BudgetExhausted()
         parents = parents[:count]
-        cap = ctx.token_cap(p["max_tokens"], count, p["depth"] - depth + 1)
+        cap = ctx.token_cap(p["max_tokens"], count, p["depth"] - depth + 1, verdicts)
         children = expand(ctx, messages, parents, cap, p["depth"])
         for child in children:
             score_path(ctx, child, p["scorer"])

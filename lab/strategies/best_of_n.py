@@ -58,9 +58,10 @@ class BestOfN(Strategy):
         p = ctx.params
         messages = solve_messages(ctx.problem, p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
-        n = ctx.affordable(p["n"])
+        verdicts = ctx.verdict_cost(p["scorer"]) * (1 + p["refine_rounds"])  # draft, revisions
+        n = ctx.affordable(p["n"], verdicts)
         calls = 1 + 2 * p["refine_rounds"]  # the budget is shared with refinement calls
-        cap = ctx.token_cap(p["max_tokens"], n, calls)
+        cap = ctx.token_cap(p["max_tokens"], n, calls, verdicts)
         chains = ctx.sample(messages, [root] * n, sampling(p, cap))
         finalists = [self._finalist(ctx, chain) for chain in chains]
         self._rank(ctx, finalists, n)

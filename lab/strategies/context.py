@@ -1,6 +1,12 @@
 """The run context every strategy works through: it grows the trace, emits events, calls the
 engine within the token budget, accounts compute, and turns cancellation into an exception
-after keeping what was generated."""
+after keeping what was generated.
+
+Compute counts every model call: sampling calls (generated tokens by node kind, prompt tokens
+decoded and served from the cache) and model verdicts (self-verify, judge: one generated
+token each, and the prompt they read). The budget caps all generated tokens, verdicts
+included; a strategy that will score each sample with a model reserves that verdict's
+token through `verdicts` in `token_cap` and `affordable`."""
 
 from __future__ import annotations
 
@@ -9,8 +15,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from lab.engine.base import Completion, Engine, GenerationCancelled, Prompt, SamplingParams, Token
-from lab.scorers import Candidate, Scoring, Verdict
+from lab.engine.base import (
+    Completion,
+    Engine,
+    Generation,
+    GenerationCancelled,
+    Prompt,
+    SamplingParams,
+    Token,
+)
+from lab.scorers import VERDICT_TOKENS, Candidate, ModelCall, Scoring, Verdict, get_scorer
 from lab.trace import (
     CUT,
     CUT_FINISH,
@@ -57,7 +71,7 @@ class RunContext:
         self._next_seed = trace.seed
         self._start = time.perf_counter()
         self.scoring = Scoring(trace.problem, engine, judge, on_call=self._record_call,
-                               before_call=self.check_cancelled)
+                               before_call=self._before_verdict)
 
     # -- events and nodes ---------------------------------------------------------------------
     def emit(self, kind: EventKind, node: Node | None = None, token: Token | None = None) -> None:
@@ -90,35 +104,51 @@ class RunContext:
     # -- budget and cancellation --------------------------------------------------------------
     @property
     def used(self) -> int:
-        return self.trace.compute.generated_tokens
+        """Generated tokens so far, model verdicts included: what the budget caps."""
+        return self.trace.compute.all_generated
 
     @property
     def remaining(self) -> int | None:
         return None if self.trace.budget is None else max(0, self.trace.budget - self.used)
 
-    def token_cap(self, max_tokens: int, sequences: int = 1, calls_left: int = 1) -> int:
+    def verdict_cost(self, *scorers: str) -> int:
+        """Generated tokens that one candidate's verdicts by these scorers cost (a scorer that
+        asks a model: VERDICT_TOKENS; one that reads the sampled tokens: nothing)."""
+        return sum(VERDICT_TOKENS for name in scorers if get_scorer(name).needs is not None)
+
+    def token_cap(self, max_tokens: int, sequences: int = 1, calls_left: int = 1,
+                  verdicts: int = 0) -> int:
         """Most tokens each of `sequences` sequences may generate in the next engine call so
-        the run stays within budget; `calls_left` shares what is left fairly with later calls
-        (falling back to all of it when a fair share is under one token)."""
+        the run stays within budget, keeping `verdicts` tokens per sequence for scoring it;
+        `calls_left` shares what is left fairly with later calls (falling back to all of it
+        when a fair share is under one token)."""
         remaining = self.remaining
         if remaining is None:
             return max_tokens
         sequences = max(1, sequences)
-        cap = min(max_tokens, remaining // (sequences * max(1, calls_left)))
+        cap = min(max_tokens, remaining // (sequences * max(1, calls_left)) - verdicts)
         if cap < 1:
-            cap = min(max_tokens, remaining // sequences)
+            cap = min(max_tokens, remaining // sequences - verdicts)
         if cap < 1:
             raise BudgetExhausted(f"{remaining} tokens left for {sequences} sequences")
         return cap
 
-    def affordable(self, sequences: int) -> int:
-        """How many of `sequences` the budget can still start (at least one token each)."""
+    def affordable(self, sequences: int, verdicts: int = 0) -> int:
+        """How many of `sequences` the budget can still start (at least one token each, and
+        `verdicts` tokens each for scoring them)."""
         remaining = self.remaining
-        return sequences if remaining is None else min(sequences, remaining)
+        return sequences if remaining is None else min(sequences, remaining // (1 + verdicts))
 
     def check_cancelled(self) -> None:
         if self.cancel_event is not None and self.cancel_event.is_set():
             raise RunCancelled()
+
+    def _before_verdict(self) -> None:
+        """Before a model verdict: the run may be cancelled, and the budget must pay for it."""
+        self.check_cancelled()
+        remaining = self.remaining
+        if remaining is not None and remaining < VERDICT_TOKENS:
+            raise BudgetExhausted("no tokens left for a verdict")
 
     def take_seeds(self, count: int) -> list[int]:
         """Fresh seeds, so no two sequences of a run share one."""
@@ -163,11 +193,10 @@ class RunContext:
             )
         except GenerationCancelled as cancelled:
             self._apply(nodes, cancelled.partial.completions, extract, cancelled=True)
-            self._account(cancelled.partial.prompt_tokens_decoded,
-                          cancelled.partial.completion_tokens)
+            self._account_sampling(cancelled.partial, nodes)
             raise RunCancelled() from cancelled
         self._apply(nodes, generation.completions, extract)
-        self._account(generation.prompt_tokens_decoded, generation.completion_tokens)
+        self._account_sampling(generation, nodes)
         return nodes
 
     def _apply(self, nodes: list[Node], completions: Sequence[Completion], extract: bool,
@@ -199,16 +228,32 @@ class RunContext:
         node.meta["extract_rule"] = extraction.rule
         self.emit(EventKind.NODE_UPDATED, node)
 
-    def _account(self, prompt_tokens: int, generated: int) -> None:
+    def _account_sampling(self, generation: Generation, nodes: Sequence[Node]) -> None:
         compute = self.trace.compute
-        compute.prompt_tokens += prompt_tokens
-        compute.generated_tokens += generated
-        compute.engine_calls += 1
-        compute.wall_s = time.perf_counter() - self._start  # the run's wall time so far
+        compute.prompt_tokens += generation.prompt_tokens_decoded
+        compute.cached_prompt_tokens += generation.prompt_tokens_cached
+        compute.generated_tokens += generation.completion_tokens
+        for completion in generation.completions:
+            node = nodes[completion.index]
+            kind = "rollout" if node.meta.get("rollout") else str(node.kind)
+            compute.generated_by[kind] = (compute.generated_by.get(kind, 0)
+                                          + completion.completion_tokens)
+        self._count_call(1)
 
-    def _record_call(self, prompt_tokens: int, seconds: float) -> None:
-        del seconds  # the trace keeps the run's wall time, which includes this call
-        self._account(prompt_tokens, 0)
+    def _record_call(self, call: ModelCall) -> None:
+        """A model verdict's compute (its seconds are in the run's wall time)."""
+        compute = self.trace.compute
+        compute.prompt_tokens += call.decoded
+        compute.cached_prompt_tokens += max(0, call.prompt_tokens - call.decoded)
+        compute.verdict_tokens += call.generated
+        compute.generated_by[call.scorer] = (compute.generated_by.get(call.scorer, 0)
+                                             + call.generated)
+        self._count_call(call.calls)
+
+    def _count_call(self, calls: int) -> None:
+        compute = self.trace.compute
+        compute.engine_calls += calls
+        compute.wall_s = time.perf_counter() - self._start  # the run's wall time so far
 
     # -- scoring ------------------------------------------------------------------------------
     def candidate(self, node: Node, partial: bool = False) -> Candidate:

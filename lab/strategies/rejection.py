@@ -50,9 +50,10 @@ class Rejection(Strategy):
         samples: list[Node] = []
         note = ""
         while len(samples) < p["n"]:
-            count = min(p["batch"], p["n"] - len(samples), ctx.affordable(p["batch"]))
+            verdicts = ctx.verdict_cost(p["verifier"])  # each sample is verified
+            count = min(p["batch"], p["n"] - len(samples), ctx.affordable(p["batch"], verdicts))
             try:
-                cap = ctx.token_cap(p["max_tokens"], count)
+                cap = ctx.token_cap(p["max_tokens"], count, verdicts=verdicts)
             except BudgetExhausted:
                 note = "; token budget spent"
                 break

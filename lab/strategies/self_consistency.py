@@ -97,13 +97,14 @@ def draw_in_batches(ctx: RunContext, messages: Any, root: Node, n: int, batch: i
     """Sample up to `n` chains in the calls `batches` plans, each chain capped at an equal
     share of the budget."""
     chains: list[Node] = []
-    wanted, n = n, ctx.affordable(n)  # a budget under n tokens affords fewer chains
+    verdicts = ctx.verdict_cost(ctx.params["scorer"])  # a tie may score any chain
+    wanted, n = n, ctx.affordable(n, verdicts)  # a budget under n tokens affords fewer chains
     try:
         if n < 1:
             raise BudgetExhausted()
-        per_chain = ctx.token_cap(ctx.params["max_tokens"], n)
+        per_chain = ctx.token_cap(ctx.params["max_tokens"], n, verdicts=verdicts)
         for round_no, count in enumerate(batches(n, batch, early_stop), start=1):
-            cap = ctx.token_cap(per_chain, count)
+            cap = ctx.token_cap(per_chain, count, verdicts=verdicts)
             chains += ctx.sample(messages, [root] * count, sampling(ctx.params, cap),
                                  meta={"round": round_no})
             groups = record_tally(ctx, chains)

@@ -68,8 +68,9 @@ def _no_worse_shaped(revision: Node, current: Node, cut_vote: bool = False) -> b
 
 def _ask(ctx: RunContext, parent: Node, messages: Any, kind: NodeKind, max_tokens: int,
          round_no: int) -> Node:
-    # Each call may use what is left: a cut-off critique or revision is of no use.
-    cap = ctx.token_cap(max_tokens)
+    # Each call may use what is left (but the revision's verdict): a cut-off critique or
+    # revision is of no use.
+    cap = ctx.token_cap(max_tokens, verdicts=ctx.verdict_cost(ctx.params["scorer"]))
     [node] = ctx.sample(messages, [parent], sampling(ctx.params, cap), kind=kind,
                         meta={"round": round_no, "prompt": messages[-1]["content"]},
                         extract=kind is not NodeKind.CRITIQUE)
@@ -96,7 +97,7 @@ class SelfRefine(Strategy):
         p = ctx.params
         messages = solve_messages(ctx.problem, "cot")
         root = ctx.add_prompt(messages, style="cot")
-        cap = ctx.token_cap(p["max_tokens"])
+        cap = ctx.token_cap(p["max_tokens"], verdicts=ctx.verdict_cost(p["scorer"]))
         [draft] = ctx.sample(messages, [root], sampling(p, cap))
         final, why = refine(ctx, draft, p["rounds"], p["scorer"], p["max_tokens"])
         revised = "the draft" if final is draft else f"revision of round {final.meta['round']}"

@@ -128,10 +128,12 @@ class TreeSearch(Strategy):
         """Sample `branch` next steps of `node` and give each its value."""
         p = ctx.params
         calls_left = (p["iterations"] - iteration + 1) * (2 if p["value"] == "rollout" else 1)
-        count = ctx.affordable(p["branch"])
+        # each step is valued, and with rollouts its rollout too
+        verdicts = ctx.verdict_cost(p["scorer"]) * (2 if p["value"] == "rollout" else 1)
+        count = ctx.affordable(p["branch"], verdicts)
         if count < 1:
             raise BudgetExhausted()
-        cap = ctx.token_cap(p["max_tokens"], count, calls_left)
+        cap = ctx.token_cap(p["max_tokens"], count, calls_left, verdicts)
         children = expand(ctx, messages, [node] * count, cap, p["depth"])
         values = self._values(ctx, messages, children, calls_left - 1)
         for child, value in zip(children, values, strict=True):
@@ -148,7 +150,8 @@ class TreeSearch(Strategy):
         if ctx.params["value"] != "rollout" or not pending:
             return values
         try:
-            cap = ctx.token_cap(ctx.params["rollout_tokens"], len(pending), max(1, calls_left))
+            cap = ctx.token_cap(ctx.params["rollout_tokens"], len(pending), max(1, calls_left),
+                                ctx.verdict_cost(scorer))
         except BudgetExhausted:
             return values  # no budget for rollouts: keep the scorer's values
         parents = [children[i] for i in pending]
