@@ -9,7 +9,8 @@ What it says of itself: `summary` and `category` (help texts, Learn), `order` (m
 `views` (which drawings its trace needs), the parameters marked `knob` (compute knobs, drawn
 beside the budget) and `sweep_knob` (what a scaling sweep grows), `demo` (Learn's Playground
 preset), `pick` and `resamplable` (whether one run's chains give maj@k / best@k for every
-k <= n), and `prompt_style`, `parallel_sequences`, `sequence_tokens` (the context check).
+k <= n), `prompt_style`, `parallel_sequences`, `sequence_tokens` (the context check), and
+`spend` (how it spends a token budget when runs are compared at equal spend).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ class Demo:
     params: dict[str, Any] = field(default_factory=dict)
     problem_set: str = "arith"
     budget: int = 0
+
+
+@dataclass(frozen=True)
+class Spend:
+    """How a strategy spends a token budget: the parameters it runs with, and in words."""
+
+    params: dict[str, Any]
+    how: str
 
 
 class Strategy(ABC):
@@ -78,6 +87,39 @@ class Strategy(ABC):
         k <= n? Only when every chain was drawn regardless of the others (no budget cut,
         no early stop between batches)."""
         return self.pick is not None and budget is None
+
+    def chain_tokens(self, params: dict[str, Any]) -> int:
+        """The most tokens one sample costs: its generated tokens and the verdicts that score
+        it (one token per model scorer or verifier)."""
+        from lab.scorers import VERDICT_TOKENS, get_scorer
+
+        verdicts = sum(VERDICT_TOKENS for name in self.scorers_used(params)
+                       if get_scorer(name).needs is not None)
+        return self.sequence_tokens(params) + verdicts
+
+    def spend(self, params: dict[str, Any], budget: int | None) -> Spend:
+        """How to spend `budget` tokens so that strategies compare at equal spend: a strategy
+        that samples n chains draws n = budget / tokens per chain at its usual length, rather
+        than cutting each chain shorter; any other keeps its parameters, the budget capping
+        its run."""
+        if budget is None or self.sweep_knob != "n":
+            return Spend(params, "its own settings" + (f", capped at {budget:,} tokens"
+                                                       if budget is not None else ""))
+        per_chain = self.chain_tokens(params)
+        most = int(self.param("n").max or 1)
+        n = max(1, min(most, budget // per_chain))
+        spent = self.validate(self.with_n(params, n))
+        how = f"{n} chain{'s' if n > 1 else ''} of up to {per_chain:,} tokens each"
+        if per_chain > budget:
+            how = f"1 chain, cut to the {budget:,}-token budget"
+        elif n == most and most * per_chain < budget:
+            how += f" (n at its most, {most})"
+        return Spend(spent, how)
+
+    def with_n(self, params: dict[str, Any], n: int) -> dict[str, Any]:
+        """The parameters for n samples (a strategy whose other parameters depend on n
+        adjusts them here)."""
+        return {**params, "n": n}
 
     def validate(self, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """All parameters, typed and range-checked (raises ParamError with a one-line message)."""

@@ -48,6 +48,12 @@ class BestOfN(Strategy):
         seed_param(),
     )
 
+    def chain_tokens(self, params: dict[str, Any]) -> int:
+        """A chain, and with refinement its critiques, revisions and their verdicts."""
+        rounds = params["refine_rounds"]
+        verdict = super().chain_tokens(params) - params["max_tokens"]
+        return params["max_tokens"] * (1 + 2 * rounds) + verdict * (1 + rounds)
+
     def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
         return super().resamplable(params, budget) and params["refine_rounds"] == 0
 

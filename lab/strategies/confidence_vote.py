@@ -75,6 +75,9 @@ class ConfidenceVote(Strategy):
     def parallel_sequences(self, params: dict[str, Any]) -> int:
         return max(int(params["warmup"]), int(params["n"]) - int(params["warmup"]))
 
+    def with_n(self, params: dict[str, Any], n: int) -> dict[str, Any]:
+        return {**params, "n": n, "warmup": min(params["warmup"], n)}
+
     def check(self, params: dict[str, Any]) -> None:
         if params["warmup"] > params["n"]:
             raise ParamError(f"warmup must be at most n ({params['n']}) (got {params['warmup']})")
