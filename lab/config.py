@@ -50,6 +50,8 @@ def n_threads() -> int:
 
 
 def worker_threads() -> int:
-    """Threads for the app's worker engine: `LAB_THREADS`, else every core (measured on 2
-    cores with the page open: see README, "The app")."""
+    """Threads for the app's run worker: `LAB_THREADS`, else every core, as for `lab solve`.
+    Measured on 2 cores with the page open in a browser (bench/ui.py, README "The app"): the
+    same run took 28.6 s on 2 threads and 43.8 s on 1, against 22.6 s from the command line;
+    what the page costs the engine is kept small by a cheap live view instead."""
     return n_threads()

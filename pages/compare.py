@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab.strategies.params import ParamError
 from lab.strategies.registry import get_strategy, list_strategies
 from lab.ui import state
 from lab.ui.controls import budget_input, default, param_controls, problem_picker
@@ -13,12 +14,27 @@ from lab.ui.render import View, render_trace
 from lab.ui.runner import RunSpec
 
 BATCH = "cmp.batch"
+SPEND = "spend"  # run meta: how the strategy spent the budget
 MAX_STRATEGIES = 4
+
+
+def equal_spend(chosen: list[str], params: dict, budget: int | None,
+                problem: object) -> list[RunSpec]:
+    """One run per strategy, each spending the budget its own way (a sampling strategy
+    draws more chains at their usual length rather than shorter chains)."""
+    specs = []
+    for name in chosen:
+        strategy = get_strategy(name)
+        spend = strategy.spend(strategy.validate(params[name]), budget)
+        specs.append(RunSpec(name, problem, spend.params, budget, meta={SPEND: spend.how}))
+    return specs
+
 
 ensure_entrypoint()
 st.title("Compare")
 st.caption("Run strategies one after another on the shared model, on the same problem and "
-           "with the same token budget, and see what each bought.")
+           "with the same token budget, and see what each bought. A sampling strategy spends "
+           "the budget on more chains of its usual length (its n is set from the budget).")
 
 setup = st.columns([1.3, 1], gap="large")
 with setup[0]:
@@ -45,8 +61,12 @@ if len(chosen) < 2:
     st.caption("Choose at least two strategies.")
 if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.run",
              disabled=running or not ready) and problem is not None:
-    specs = [RunSpec(name, problem, params[name], budget) for name in chosen]
-    batch = state.start_runs(specs, "cmp")
+    try:
+        specs = equal_spend(chosen, params, budget, problem)
+    except ParamError as exc:
+        st.error(f"**Invalid settings.** {exc}")
+        specs = []
+    batch = state.start_runs(specs, "cmp") if specs else None
     if batch is not None:
         st.session_state[BATCH] = batch
         st.rerun()  # redraw with Run disabled while the batch runs
@@ -73,6 +93,8 @@ def draw(batch: state.Batch, live: bool) -> None:
     for index, (column, run) in enumerate(zip(columns, batch.runs, strict=True)):
         with column:
             st.subheader(run.spec.strategy)
+            if run.spec.meta.get(SPEND):
+                st.caption(f"Spends the budget as {run.spec.meta[SPEND]}.")
             run_notes(run)
             if run.trace is None:
                 continue

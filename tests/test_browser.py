@@ -126,6 +126,7 @@ def test_self_consistency_end_to_end(page):
     page.get_by_text("Correct answer:").wait_for()  # the first problem of a built-in set
     set_number(page, "n", 3)
     set_number(page, "max tokens", 24)
+    page.get_by_text("cut votes", exact=True).click()  # 24-token chains are cut: let them vote
     page.get_by_text("Colour tokens by log-prob").click()
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Stored in the ledger as run #1").wait_for(timeout=RUN_TIMEOUT_MS)

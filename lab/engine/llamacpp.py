@@ -36,6 +36,7 @@ from lab.engine.base import (
 from lab.engine.chat import ChatFormat
 from lab.engine.kvcache import SequenceCache
 from lab.engine.sequence import SequenceState, logits_array, token_stats
+from lab.engine.turn import TurnLock
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -90,6 +91,7 @@ def use_extra_buffers() -> bool:
 class LlamaCppEngine(Engine):
     def __init__(self, model_path: str | Path, **options: object):
         super().__init__()
+        self._lock = TurnLock()  # one engine computing on this machine at a time
         from lab.models import check_gguf  # late: keeps the engine importable on its own
 
         self.path = Path(model_path)

@@ -108,7 +108,8 @@ def record_tally(ctx: RunContext, chains: Sequence[Node],
     groups = tally(chains, ctx.problem.kind, weights, cut_votes(ctx))
     for group in groups:
         for node in group.members:
-            node.meta["group"] = group.key
+            if node.meta.get("group") != group.key:  # an event, so live mirrors see it too
+                ctx.update(node, meta={**node.meta, "group": group.key})
     ctx.set_votes({g.key: g.weight for g in groups})
     return groups
 

@@ -118,6 +118,9 @@ def chains(trace: Trace, view: View) -> None:
                    "the extracted answer is highlighted.")
     per_row = 1 if view.compact else min(3, len(nodes))
     numbers = _chain_numbers(nodes)
+    if view.live:  # one element for every panel: the browser redraws it every second
+        st.html(live_chains_html(nodes, numbers, per_row, 180 if view.compact else 220))
+        return
     for row in _rows(nodes, per_row):
         for column, node in zip(st.columns(per_row), row, strict=False):
             with column:
@@ -137,6 +140,26 @@ def cut_caption(trace: Trace) -> str:
     elif cut and counted is True:
         text += ": cut chains vote and are ranked like the others (cut_votes is on)"
     return text + "."
+
+
+def live_chains_html(nodes: Sequence[Node], numbers: dict[int, str], per_row: int,
+                     height: int) -> str:
+    """Every chain panel of a live run as one block of HTML: title, text so far, caption."""
+    panels = []
+    for node in nodes:
+        title = " · ".join(part.replace("**", "").replace("`", "")
+                           for part in chain_title(node, numbers[node.id]).split(" · "))
+        panels.append(
+            '<div style="border:1px solid rgba(49,51,63,.2);border-radius:.5rem;'
+            'padding:.6rem .75rem">'
+            f'<div style="font-weight:600;margin-bottom:.3rem">{html.escape(title)}</div>'
+            f'<div style="height:{height}px;overflow-y:auto;white-space:pre-wrap;'
+            'font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem;'
+            f'line-height:1.5">{html.escape(node.text) or "…"}</div>'
+            f'<div style="opacity:.6;font-size:.8rem;margin-top:.3rem">'
+            f"{html.escape(chain_caption(node))}</div></div>")
+    return (f'<div style="display:grid;grid-template-columns:repeat({per_row},minmax(0,1fr));'
+            f'gap:1rem">{"".join(panels)}</div>')
 
 
 def chain_panel(node: Node, number: str, view: View) -> None:
@@ -248,13 +271,33 @@ def votes_chart(trace: Trace, view: View) -> None:
         st.caption("No votes yet: they appear as chains finish.")
         return
     items = sorted(dict(trace.votes).items(), key=lambda kv: -kv[1])
-    winner = _winning_group(trace) or (items[0][0] if view.live else None)
+    if view.live:  # a text tally: a chart redrawn every second costs the engine its cores
+        st.html(live_tally_html(items))
+        return
+    winner = _winning_group(trace)
     correct = [graded.get(answer) is True for answer, _ in items] if (
         graded := vote_grades(trace, view)) else [False] * len(items)
     st.plotly_chart(votes_figure(items, winner, correct, view.live), key=f"{view.key}-votes",
                     config={"displayModeBar": False})
     if trace.problem.gold is not None and not view.live and not any(correct):
         st.caption(f"The correct answer ({trace.problem.gold}) got no votes.")
+
+
+def live_tally_html(items: Sequence[tuple[str, float]]) -> str:
+    """The running votes as bars of text, the leader first."""
+    top = max((weight for _, weight in items), default=1.0) or 1.0
+    rows = []
+    for rank, (answer, weight) in enumerate(items[:12]):
+        color = WINNER if rank == 0 else OTHER
+        width = max(2.0, 100 * weight / top)
+        rows.append(
+            f'<div style="display:flex;align-items:center;gap:.5rem;margin:2px 0">'
+            f'<code style="min-width:6rem">{html.escape(answer[:24])}</code>'
+            f'<div style="background:{color};height:1rem;width:{width:.0f}%;max-width:70%"></div>'
+            f"<span>{_num(weight)}</span></div>")
+    more = f"<div>… and {len(items) - 12} more answers</div>" if len(items) > 12 else ""
+    return f'<div style="font-size:.9rem">leading: <b>{html.escape(items[0][0][:24])}</b>' \
+           f'{"".join(rows)}{more}</div>'
 
 
 def vote_grades(trace: Trace, view: View) -> dict[str, bool]:
@@ -358,7 +401,7 @@ def compute_panel(trace: Trace, view: View) -> None:
     wall = view.elapsed_s if view.live and view.elapsed_s is not None else compute.wall_s
     speed = generated / wall if wall > 0 else 0.0
     budget = f" of {trace.budget:,}" if trace.budget is not None else ""
-    if view.compact:
+    if view.compact or view.live:  # live: one line, cheap to redraw every second
         st.caption(f"{generated:,}{budget} tokens · {compute.prompt_tokens:,} prompt · "
                    f"{compute.cached_prompt_tokens:,} cached · {wall:.1f} s · "
                    f"{speed:.1f} tok/s · {compute.engine_calls} calls")

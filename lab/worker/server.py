@@ -27,7 +27,7 @@ from lab.engine.base import Engine
 from lab.worker.protocol import DeltaTracker, ModelInfo, RunResult
 
 log = logging.getLogger(__name__)
-PUBLISH_S = 0.25  # how often a running trace's changes go to the page
+PUBLISH_S = 0.5  # how often a running trace's changes go to the page
 PARENT_CHECK_S = 1.0
 
 EngineFactory = Callable[[str], Engine]  # model name -> engine
