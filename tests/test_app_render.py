@@ -127,3 +127,15 @@ def test_runner_records_params_errors_without_raising():
     assert batch.wait(5)
     assert "unknown parameter 'nope'" in batch.runs[0].error
     assert get_strategy("beam-search").parallel_sequences({"width": 3, "branch": 2}) == 6
+
+
+def test_the_live_view_reuses_unchanged_chain_panels():
+    nodes = [Node(1, 0, NodeKind.CHAIN, "Add 9 and 9."), Node(2, 0, NodeKind.CHAIN, "Nine")]
+    numbers = {1: "Chain 1", 2: "Chain 2"}
+    render._live_panel.cache_clear()
+    first = render.live_chains_html(nodes, numbers, 2, 220)
+    nodes[1].text += " plus nine"
+    second = render.live_chains_html(nodes, numbers, 2, 220)
+    info = render._live_panel.cache_info()
+    assert (info.hits, info.misses) == (1, 3)  # chain 1 drawn once, chain 2 twice
+    assert "Add 9 and 9." in second and "Nine plus nine" in second and first != second

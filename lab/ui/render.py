@@ -144,22 +144,28 @@ def cut_caption(trace: Trace) -> str:
 
 def live_chains_html(nodes: Sequence[Node], numbers: dict[int, str], per_row: int,
                      height: int) -> str:
-    """Every chain panel of a live run as one block of HTML: title, text so far, caption."""
-    panels = []
-    for node in nodes:
-        title = " · ".join(part.replace("**", "").replace("`", "")
-                           for part in chain_title(node, numbers[node.id]).split(" · "))
-        panels.append(
-            '<div style="border:1px solid rgba(49,51,63,.2);border-radius:.5rem;'
+    """Every chain panel of a live run as one block of HTML: title, text so far, caption. A
+    panel whose text, title and caption did not change since the last redraw is reused."""
+    panels = [_live_panel(_plain_title(chain_title(node, numbers[node.id])), node.text,
+                          chain_caption(node), height) for node in nodes]
+    return (f'<div style="display:grid;grid-template-columns:repeat({per_row},minmax(0,1fr));'
+            f'gap:1rem">{"".join(panels)}</div>')
+
+
+def _plain_title(markdown: str) -> str:
+    return markdown.replace("**", "").replace("`", "")
+
+
+@functools.lru_cache(maxsize=512)
+def _live_panel(title: str, text: str, caption: str, height: int) -> str:
+    return ('<div style="border:1px solid rgba(49,51,63,.2);border-radius:.5rem;'
             'padding:.6rem .75rem">'
             f'<div style="font-weight:600;margin-bottom:.3rem">{html.escape(title)}</div>'
             f'<div style="height:{height}px;overflow-y:auto;white-space:pre-wrap;'
             'font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem;'
-            f'line-height:1.5">{html.escape(node.text) or "…"}</div>'
+            f'line-height:1.5">{html.escape(text) or "…"}</div>'
             f'<div style="opacity:.6;font-size:.8rem;margin-top:.3rem">'
-            f"{html.escape(chain_caption(node))}</div></div>")
-    return (f'<div style="display:grid;grid-template-columns:repeat({per_row},minmax(0,1fr));'
-            f'gap:1rem">{"".join(panels)}</div>')
+            f"{html.escape(caption)}</div></div>")
 
 
 def chain_panel(node: Node, number: str, view: View) -> None:
