@@ -13,7 +13,7 @@ from test_app_support import open_app, scripted_engine, slow_scripted_engine, te
 
 from lab import config
 from lab.store.ledger import Ledger
-from lab.ui import state
+from lab.ui import scaling, state
 
 TIMEOUT_S = 60
 
@@ -83,3 +83,18 @@ def test_a_killed_worker_is_said_in_one_sentence_and_replaced(worker_engine: Non
     again = at.session_state["pg.batch"]
     assert again is not batch and state.worker().pid != first
     assert again.wait(TIMEOUT_S) and again.runs[0].error is None
+
+
+def test_a_scaling_sweep_runs_in_the_worker(worker_engine: None):
+    at = open_app("scaling")
+    at.number_input(key="sc.count").set_value(2)
+    at.text_input(key="sc.ladder").set_value("1, 2")
+    at.text_input(key="sc.experiment").set_value("worker-sweep").run()
+    at.button(key="sc.run").click().run()
+    assert not at.error, texts(at.error)
+    job = scaling.jobs()["worker-sweep"]
+    assert job.wait(TIMEOUT_S) and job.error is None
+    assert len(job.result.run_ids) == len(job.cells) == 4  # 2 problems x (cot, sc n=2)
+    at.run()
+    assert any("worker-sweep" in s and "done" in s for s in texts(at.success))
+    assert {"cot", "self-consistency"} == set(at.dataframe[-1].value["strategy"])
