@@ -27,7 +27,7 @@ def server_url(smollm_path):
     pytest.importorskip("uvicorn", reason="llama-cpp-python[server] is not installed")
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm_path),
+        [sys.executable, "-m", "lab.engine.llama_server", "--model", str(smollm_path),
          "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
          "--logits_all", "true", "--verbose", "false"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

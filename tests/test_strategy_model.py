@@ -63,7 +63,7 @@ def test_strategy_on_smollm(name: str, smollm_engine, problem: Problem):
 
 def test_judge_scores_with_a_second_model(smollm_engine, problem: Problem):
     trace = run_strategy("best-of-n", problem, smollm_engine,
-                         {"n": 2, "max_tokens": 32, "scorer": "judge"}, 64,
+                         {"n": 2, "max_tokens": 32, "scorer": "judge", "cut_votes": True}, 66,
                          judge=smollm_engine)
     assert trace.status == TraceStatus.COMPLETE, trace.error
     scores = [n.scores["judge"] for n in trace.nodes if "judge" in n.scores]
