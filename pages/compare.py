@@ -9,6 +9,7 @@ from lab.strategies.registry import get_strategy, list_strategies
 from lab.ui import state
 from lab.ui.controls import budget_input, default, param_controls, problem_picker
 from lab.ui.entry import ensure_entrypoint
+from lab.ui.handout import report_button
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.render import View, render_trace
 from lab.ui.runner import RunSpec
@@ -103,6 +104,10 @@ def draw(batch: state.Batch, live: bool) -> None:
             render_trace(run.trace, view)
     st.markdown("##### Summary")
     st.dataframe(summary(batch.runs), hide_index=True, width="stretch")
+    if not live:
+        finished = [run for run in batch.runs if run.trace is not None]
+        report_button([run.trace for run in finished], [run.run_id for run in finished],
+                      "cmp-report", label="Download the comparison")
 
 
 st.divider()

@@ -13,6 +13,7 @@ from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
 from lab.ui import state
 from lab.ui.entry import ensure_entrypoint
+from lab.ui.handout import report_button
 from lab.ui.render import View, problem_box, render_trace
 
 OPEN = "hist.open"
@@ -97,6 +98,7 @@ def open_run(ledger: Ledger, run_id: int) -> None:
             st.rerun()
     problem_box(trace.problem)
     render_trace(trace, View(f"hist{run_id}"))
+    report_button([trace], [run_id], f"hist{run_id}-report")
 
 
 def page(ledger: Ledger) -> None:

@@ -12,6 +12,7 @@ from lab.ui.controls import (
     strategy_picker,
 )
 from lab.ui.entry import ensure_entrypoint
+from lab.ui.handout import report_button
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.presets import apply_pending_preset
 from lab.ui.render import View, render_trace
@@ -59,6 +60,8 @@ def draw(batch: state.Batch, live: bool) -> None:
     if run.trace is not None:
         render_trace(run.trace, View("pg", live=live, color_tokens=color_tokens and not live,
                                      elapsed_s=elapsed(run)))
+        if not live:
+            report_button([run.trace], [run.run_id], "pg-report")
 
 
 st.divider()

@@ -18,6 +18,7 @@ from lab.tasks.problem import Problem
 from lab.ui import scaling, state
 from lab.ui.controls import default
 from lab.ui.entry import ensure_entrypoint
+from lab.ui.handout import experiment_button
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
 from lab.worker.client import WorkerSweep
 
@@ -164,6 +165,7 @@ def figure(ledger: Ledger) -> None:
                "of the largest n.")
     header, body = table_cells(rows)
     st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
+    experiment_button(rows, " + ".join(shown), "sc.report")
 
 
 ledger = state.ledger_or_error()

@@ -91,7 +91,8 @@ def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tup
               show_default=True, help="Compute on the x axis: generated tokens (model verdicts "
               "included), or all decoded tokens (prompts too).")
 def plot(experiment: str, out: Path | None, title: str | None, x_axis: str) -> None:
-    """Draw accuracy against mean tokens per problem, one line per strategy."""
+    """Draw accuracy against mean tokens per problem, one line per strategy. FILE.html is a
+    self-contained page (Plotly inlined, no network needed) with the scaling table too."""
     from lab.evaluation import FigureError, save_figure, scaling_figure, summarize
 
     ledger = _ledger()
@@ -102,10 +103,14 @@ def plot(experiment: str, out: Path | None, title: str | None, x_axis: str) -> N
     if not rows:
         fail(f"experiment {experiment!r} has no complete runs yet")
     out = out or Path(f"{_safe_name(experiment)}.html")
+    x = "decoded" if x_axis == "decoded" else "generated"
     try:
-        figure = scaling_figure(rows, title if title is not None else experiment,
-                                x="decoded" if x_axis == "decoded" else "generated")
-        save_figure(figure, out)
+        if out.suffix.lower() == ".html":  # the curve and the table, self-contained
+            from lab.evaluation.handout import experiment_report
+
+            out.write_text(experiment_report(rows, title or experiment, x), encoding="utf-8")
+        else:
+            save_figure(scaling_figure(rows, title if title is not None else experiment, x), out)
     except FigureError as exc:
         fail(str(exc))
     click.echo(f"wrote {out}")

@@ -1,4 +1,4 @@
-"""`lab runs`: list, show, export and delete the runs stored in the ledger."""
+"""`lab runs`: list, show, export, report and delete the runs stored in the ledger."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def filter_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.group()
 def runs() -> None:
-    """List, show, export and delete stored runs."""
+    """List, show, export, report and delete stored runs."""
 
 
 @runs.command("list")
@@ -98,6 +98,25 @@ def export_runs(fmt: str, out: str | None, **filters: Any) -> None:
         count = _guard(lambda: export(out or sys.stdout, **_filters(filters)))
     if out:
         click.echo(f"exported {count} run(s) to {out}", err=True)
+
+
+@runs.command("report")
+@click.argument("run_ids", type=int, nargs=-1, required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FILE.html to write (default: run-ID.html, or runs-ID-ID.html).")
+@click.option("--title", default=None, help="The report's title.")
+def report_runs(run_ids: tuple[int, ...], out: Path | None, title: str | None) -> None:
+    """Write one self-contained HTML file of runs (one run, or several compared) to hand
+    out: it opens with no network."""
+    from lab.evaluation.handout import ledger_report, report_name
+
+    if out is not None and out.suffix.lower() not in (".html", ".htm"):
+        fail(f"--out must end in .html (got {out.name})")
+    with _open_ledger() as ledger:
+        page = _guard(lambda: ledger_report(ledger, run_ids, title))
+    out = out or Path(report_name(run_ids))
+    out.write_text(page, encoding="utf-8")
+    click.echo(f"wrote {out}")
 
 
 @runs.command("delete")

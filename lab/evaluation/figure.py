@@ -71,10 +71,11 @@ def scaling_figure(rows: Sequence[Row], title: str = "", x: XAxis = "generated")
 
 
 def save_figure(figure: Figure, out: Path) -> None:
-    """Write the figure as .html (self-contained but for plotly.js from a CDN) or .png."""
+    """Write the figure as .html (self-contained: plotly.js inlined, no network needed) or
+    .png."""
     suffix = out.suffix.lower()
     if suffix == ".html":
-        figure.write_html(out, include_plotlyjs="cdn")
+        figure.write_html(out, include_plotlyjs=True)
         return
     if suffix != ".png":
         raise FigureError(f"--out must end in .html or .png (got {out.name})")

@@ -66,6 +66,10 @@ def draw_view(name: TraceView, trace: Trace, view: View) -> None:
             conversation.repl_conversation(trace)
     elif name == TraceView.CHAINS:
         chains(trace, view)
+        if not view.live:  # the prefix tree of the chains: finished runs only
+            from lab.ui.divergence import divergence_view
+
+            divergence_view(trace, view)
 
 
 # -- the outcome ------------------------------------------------------------------------------
