@@ -28,7 +28,9 @@ from lab.strategies.params import ParamError
 from lab.strategies.registry import get_strategy
 from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
-from lab.trace import VOTE_CORRECT, EventCallback, EventKind, Trace, TraceEvent
+from lab.trace import VOTE_CORRECT, EventCallback, EventKind, NodeKind, Trace, TraceEvent
+
+SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
 
 log = logging.getLogger(__name__)
 
@@ -91,10 +93,13 @@ def finalize(trace: Trace, request: RunRequest) -> None:
 
 
 def grade_votes(trace: Trace) -> dict[str, bool]:
-    """Each voted answer's correctness (empty without a gold answer)."""
+    """The correctness of each voted answer and of each answer a chain gave (empty without a
+    gold answer): the divergence view and the report mark losing candidates too."""
     if trace.problem.gold is None:
         return {}
-    return {answer: bool(grade_answer(trace.problem, answer)) for answer in trace.votes}
+    answers = [*trace.votes, *(n.answer for n in trace.nodes
+                               if n.kind in SOLUTION_KINDS and n.answer is not None)]
+    return {answer: bool(grade_answer(trace.problem, answer)) for answer in dict.fromkeys(answers)}
 
 
 def _store(ledger: Ledger, recorder: Any, trace: Trace,

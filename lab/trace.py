@@ -15,7 +15,8 @@ from typing import Any
 from lab.engine.base import Token
 from lab.tasks.problem import Problem
 
-VOTE_CORRECT = "vote_correct"  # trace.meta key: voted answer -> correct, graded after the run
+VOTE_CORRECT = "vote_correct"  # trace.meta key: answer (voted or a chain's) -> correct, graded
+# once after the run
 CUT = "cut"  # node.meta key: True when the sequence ended at its token cap
 CUT_FINISH = "length"  # the finish_reason of a sequence that reached its token cap
 CUT_VOTES = "cut_votes"  # the strategy parameter that lets cut chains vote and be ranked
