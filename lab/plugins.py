@@ -59,6 +59,19 @@ def discover(package: str, base: type[T]) -> list[type[T]]:
     return subclasses_in(package_modules(package), base) + subclasses_in(plugin_modules(), base)
 
 
+def instances(package: str, base: type[T], what: str) -> dict[str, T]:
+    """One instance of each `base` subclass `discover` finds, by its `name`, in its `order`
+    (ties in the order found); PluginError when two share a name."""
+    found: dict[str, T] = {}
+    for cls in sorted(discover(package, base), key=lambda cls: getattr(cls, "order", 0)):
+        name = getattr(cls, "name")  # noqa: B009 - every registered class has a name
+        if name in found:
+            raise PluginError(f"two {what} are named {name!r}: "
+                              f"{type(found[name]).__qualname__} and {cls.__qualname__}")
+        found[name] = cls()
+    return found
+
+
 def _import(item: str) -> ModuleType:
     if not item.endswith(".py"):
         try:

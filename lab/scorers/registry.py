@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from lab.plugins import PluginError, discover
+from lab.plugins import instances
 from lab.scorers.base import Scorer, Verifier, VerifierError
 
 PACKAGE = "lab.scorers"
@@ -14,13 +14,7 @@ PACKAGE = "lab.scorers"
 @cache
 def scorers() -> dict[str, Scorer]:
     """Every scorer by name, in `order` (ties in the order they were found)."""
-    found: dict[str, Scorer] = {}
-    for cls in sorted(discover(PACKAGE, Scorer), key=lambda cls: cls.order):
-        if cls.name in found:
-            raise PluginError(f"two scorers are named {cls.name!r}: "
-                              f"{type(found[cls.name]).__qualname__} and {cls.__qualname__}")
-        found[cls.name] = cls()
-    return found
+    return instances(PACKAGE, Scorer, "scorers")
 
 
 def get_scorer(name: str) -> Scorer:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lab.engine.base import Engine
-from lab.plugins import discover
+from lab.plugins import instances
 from lab.strategies.base import Strategy
 from lab.strategies.categories import Category
 from lab.strategies.params import ParamError
@@ -21,13 +21,9 @@ STRATEGIES: dict[str, Strategy] = {}
 
 def refresh() -> dict[str, Strategy]:
     """Find the strategies again (after LAB_PLUGINS changed); the dict keeps its identity."""
-    found = sorted((cls() for cls in discover("lab.strategies", Strategy)),
-                   key=lambda s: (s.order, s.name))
+    found = instances("lab.strategies", Strategy, "strategies")
     STRATEGIES.clear()
-    for strategy in found:
-        if strategy.name in STRATEGIES:
-            raise ParamError(f"two strategies are named {strategy.name!r}")
-        STRATEGIES[strategy.name] = strategy
+    STRATEGIES.update(found)
     return STRATEGIES
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from lab.plugins import PluginError, discover
+from lab.plugins import instances
 from lab.tasks.kinds.base import Grade, ProblemKind, Solution, Verdict
 from lab.tasks.problem import Problem
 
@@ -16,13 +16,7 @@ from lab.tasks.problem import Problem
 @cache
 def registry() -> dict[str, ProblemKind]:
     """Every kind by name, in `order` (ties in the order they were found)."""
-    kinds: dict[str, ProblemKind] = {}
-    for cls in sorted(discover(__name__, ProblemKind), key=lambda cls: cls.order):
-        if cls.name in kinds:
-            raise PluginError(f"two problem kinds are named {cls.name!r}: "
-                              f"{type(kinds[cls.name]).__qualname__} and {cls.__qualname__}")
-        kinds[cls.name] = cls()
-    return kinds
+    return instances(__name__, ProblemKind, "problem kinds")
 
 
 def kind_names() -> tuple[str, ...]:
