@@ -131,9 +131,12 @@ def test_self_consistency_end_to_end(page):
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Stored in the ledger as run #1").wait_for(timeout=RUN_TIMEOUT_MS)
     page.get_by_role("button", name="Stop", exact=True).wait_for(state="detached")
-    for chain in ("Chain 1", "Chain 2", "Chain 3"):
-        assert page.get_by_text(chain, exact=True).count() == 1
+    panels = page.locator('[class*="st-key-pg-chain-"]')  # one bordered panel per chain
+    assert panels.count() == 3
+    for index, chain in enumerate(("Chain 1", "Chain 2", "Chain 3")):
+        assert panels.nth(index).get_by_text(chain, exact=True).count() == 1
     assert page.get_by_text("Chain 4", exact=True).count() == 0
+    page.get_by_text("Where the chains part ways").wait_for()  # the divergence view
     page.get_by_role("heading", name="Votes").wait_for()
     page.locator(".js-plotly-plot").first.wait_for()  # Plotly draws after the heading
     assert page.locator(".js-plotly-plot").count() == 1  # the vote chart
@@ -142,7 +145,7 @@ def test_self_consistency_end_to_end(page):
     open_page(page, "History")
     page.get_by_role("combobox", name="Open a run").click()
     page.get_by_role("option", name=re.compile(r"^#1 · self-consistency")).click()
-    page.get_by_text("Chain 3", exact=True).wait_for()
+    page.get_by_text("Chain 3", exact=True).first.wait_for()
     page.locator(".js-plotly-plot").first.wait_for()
     assert page.locator(".js-plotly-plot").count() == 1
     shoot(page, "4-history")
@@ -157,7 +160,7 @@ def test_self_consistency_end_to_end(page):
     set_number(page, "max tokens", 512)
     page.get_by_role("button", name="Run").click()
     page.get_by_role("button", name="Stop", exact=True).wait_for(timeout=RUN_TIMEOUT_MS)
-    page.get_by_text("Chain 1", exact=True).wait_for()
+    page.get_by_text("Chain 1", exact=True).first.wait_for()
     page.reload()
     page.get_by_role("button", name="Stop", exact=True).click()  # reattached to the run
     page.get_by_text("Stopped.").wait_for(timeout=RUN_TIMEOUT_MS)
