@@ -16,6 +16,7 @@ class Category:
     what: str  # what it does
     cost: str  # what it costs
     helps: str  # when it helps
+    order: int = 1000  # place on the Learn page (lowest first; ties: strategy order)
 
 
 THINK = Category(
@@ -25,6 +26,7 @@ THINK = Category(
     "One sequence, but several times longer than a bare answer.",
     "Multi-step problems, on models big enough to follow their own steps. A tiny model "
     "may just ramble.",
+    order=10,
 )
 VOTE = Category(
     "Sample many, vote",
@@ -34,6 +36,7 @@ VOTE = Category(
     "chains are decoded side by side in one batch.",
     "When the model is right more often than it is wrong in any one particular way. "
     "Accuracy climbs with N, then flattens.",
+    order=20,
 )
 CONFIDENCE = Category(
     "Vote with confidence",
@@ -43,6 +46,7 @@ CONFIDENCE = Category(
     "Fewer tokens than plain voting at the same N: unsure chains stop early.",
     "When low confidence marks wrong chains; a little model's confidence is a noisy "
     "signal.",
+    order=30,
 )
 VERIFY = Category(
     "Generate, then verify",
@@ -51,6 +55,7 @@ VERIFY = Category(
     "N chains plus one scoring call per candidate when the verifier is a model.",
     "When the verifier is better than chance: a programmatic check (Game of 24) is "
     "exact; a small model judging itself is weak.",
+    order=40,
 )
 REVISE = Category(
     "Revise",
@@ -58,6 +63,7 @@ REVISE = Category(
     "it scores at least as high as the draft.",
     "Two extra calls per round, each reading the whole previous solution.",
     "When the model can spot its own mistakes, which small models rarely can.",
+    order=50,
 )
 SEARCH = Category(
     "Search over steps",
@@ -67,6 +73,7 @@ SEARCH = Category(
     "Many short calls plus a score for every step; the cached prefix of each path is "
     "reused.",
     "When intermediate steps can be judged, as in puzzles like Game of 24.",
+    order=60,
 )
 RECURSE = Category(
     "Recurse over a long context",
@@ -77,4 +84,5 @@ RECURSE = Category(
     "separate, locked-down process.",
     "Long inputs where the answer sits in a few places; a small model often fails to "
     "drive the REPL.",
+    order=70,
 )

@@ -46,12 +46,13 @@ def find_strategy(name: str) -> Strategy | None:
 
 
 def categories() -> list[tuple[Category, list[Strategy]]]:
-    """Each category of the registered strategies with its strategies, in strategy order."""
+    """Each category of the registered strategies with its strategies, in category order
+    (ties in strategy order)."""
     grouped: dict[Category, list[Strategy]] = {}
     for strategy in STRATEGIES.values():
         if strategy.category is not None:
             grouped.setdefault(strategy.category, []).append(strategy)
-    return list(grouped.items())
+    return sorted(grouped.items(), key=lambda item: item[0].order)
 
 
 def run_strategy(
