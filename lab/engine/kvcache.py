@@ -45,17 +45,14 @@ class SequenceCache:
         """The sequence one-off scoring calls use, so that they leave the others cached."""
         return self.n_seq_max - 1
 
-    def prepare(self, targets: list[list[int]], logits_from: list[int],
-                new_tokens: int = 0) -> tuple[int, float]:
+    def prepare(self, targets: list[list[int]], logits_from: list[int]) -> tuple[int, float]:
         """Put each target's tokens into the cache as sequence 0..K-1, reusing what is cached.
 
         Target k is decoded from at most logits_from[k] on, so that the logits of every token
         from there on are available (at least its last token is always decoded). Cached
         sequences that no target reuses are dropped, except the scoring sequence (see
-        `prepare_aside`) while there is room for it: a free id, and cells beside the targets
-        and `new_tokens` more tokens each (every token counted as a cell of its own, an
-        over-count where prefixes are shared). Returns the tokens decoded and the seconds it
-        took."""
+        `prepare_aside`) while there is room for it. Returns the tokens decoded and the
+        seconds it took."""
         started = time.perf_counter()
         k_count = len(targets)
         if k_count > self.n_seq_max // 2:
@@ -65,9 +62,7 @@ class SequenceCache:
                                                                             strict=True)]
         needed = {src for src, length in reuse if src is not None and length > 0}
         aside = self.aside_id
-        cells = sum(len(t) + new_tokens for t in targets) + self.n_batch
-        keep_aside = (aside in self.cached and aside >= k_count
-                      and cells + len(self.cached[aside]) <= self.n_ctx)
+        keep_aside = aside in self.cached and aside >= k_count
         for src in list(self.cached):
             if src not in needed and not (keep_aside and src == aside):
                 ll.llama_memory_seq_rm(self._mem, src, -1, -1)

@@ -226,8 +226,7 @@ class LlamaCppEngine(Engine):
         base = self.prompt_tokens(prompt)
         targets = [base + (self.tokenize(p, special=False) if p else []) for p in prefixes]
         self._check_fits(targets, params.max_tokens)
-        decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets],
-                                                params.max_tokens)
+        decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets])
         states = [SequenceState(k, targets[k], params, seeds[k], self._piece)
                   for k in range(len(targets))]
         rows = {k: self._cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
