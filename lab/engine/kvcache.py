@@ -18,9 +18,6 @@ from lab.engine.base import EngineError
 Span = tuple[int, int, int, bool]
 # (sequence, position, token, logits wanted)
 BatchItem = tuple[int, int, int, bool]
-# the tokens and the first position wanting logits of each sequence: by index or by seq id
-Targets = Sequence[list[int]] | dict[int, list[int]]
-Starts = Sequence[int] | dict[int, int]
 
 
 class SequenceCache:
@@ -40,19 +37,12 @@ class SequenceCache:
     def free(self) -> None:
         ll.llama_batch_free(self._batch)
 
-    @property
-    def aside_id(self) -> int:
-        """The sequence one-off scoring calls use, so that they leave the others cached."""
-        return self.n_seq_max - 1
-
     def prepare(self, targets: list[list[int]], logits_from: list[int]) -> tuple[int, float]:
         """Put each target's tokens into the cache as sequence 0..K-1, reusing what is cached.
 
         Target k is decoded from at most logits_from[k] on, so that the logits of every token
-        from there on are available (at least its last token is always decoded). Cached
-        sequences that no target reuses are dropped, except the scoring sequence (see
-        `prepare_aside`) while there is room for it. Returns the tokens decoded and the
-        seconds it took."""
+        from there on are available (at least its last token is always decoded). Returns
+        the tokens decoded and the seconds it took."""
         started = time.perf_counter()
         k_count = len(targets)
         if k_count > self.n_seq_max // 2:
@@ -60,58 +50,22 @@ class SequenceCache:
                               f"({self.n_seq_max // 2}); ask for fewer samples")
         reuse = [self._best_cached(t, min(len(t) - 1, lf)) for t, lf in zip(targets, logits_from,
                                                                             strict=True)]
-        needed = {src for src, length in reuse if src is not None and length > 0}
-        aside = self.aside_id
-        keep_aside = aside in self.cached and aside >= k_count
-        for src in list(self.cached):
-            if src not in needed and not (keep_aside and src == aside):
-                ll.llama_memory_seq_rm(self._mem, src, -1, -1)
-                del self.cached[src]
-        # Move the sources in the way of the target ids 0..K-1 to free ids.
-        colliding = sorted(src for src in needed if src < k_count)
-        free = [i for i in range(k_count, self.n_seq_max) if i not in self.cached]
-        if len(free) < len(colliding) and keep_aside and aside not in needed:
-            ll.llama_memory_seq_rm(self._mem, aside, -1, -1)
-            del self.cached[aside]
-            keep_aside = False
-            free.append(aside)
-        moved = {src: src for src in needed}
-        for src, tmp in zip(colliding, free, strict=False):
-            ll.llama_memory_seq_cp(self._mem, src, tmp, -1, -1)
+        old_ids = list(self.cached)
+        # Move cached sources out of the way of the target ids 0..K-1.
+        offset = self.n_seq_max // 2
+        for i, src in enumerate(old_ids):
+            ll.llama_memory_seq_cp(self._mem, src, offset + i, -1, -1)
             ll.llama_memory_seq_rm(self._mem, src, -1, -1)
-            moved[src] = tmp
+        moved = {src: offset + i for i, src in enumerate(old_ids)}
         for k, (src, length) in enumerate(reuse):
             if src is not None and length > 0:
                 ll.llama_memory_seq_cp(self._mem, moved[src], k, 0, length)
-        for src, tmp in moved.items():
-            if not (keep_aside and src == aside):
-                ll.llama_memory_seq_rm(self._mem, tmp, -1, -1)
+        for tmp in moved.values():
+            ll.llama_memory_seq_rm(self._mem, tmp, -1, -1)
         starts = [length for _, length in reuse]
         decoded = self._decode_shared_spans(targets, starts, logits_from)
-        kept = {aside: self.cached[aside]} if keep_aside else {}
-        self.cached = {**kept, **{k: list(t) for k, t in enumerate(targets)}}
+        self.cached = {k: list(t) for k, t in enumerate(targets)}
         return decoded, time.perf_counter() - started
-
-    def prepare_aside(self, target: list[int], logits_from: int) -> tuple[int, float]:
-        """Put one target into the scoring sequence (`aside_id`), reusing the longest cached
-        prefix and leaving every other cached sequence as it is, so that a verification
-        between two steps of a search does not evict the search's paths. Logit rows are
-        keyed by (aside_id, position)."""
-        started = time.perf_counter()
-        aside = self.aside_id
-        src, length = self._best_cached(target, min(len(target) - 1, logits_from))
-        if src == aside:
-            ll.llama_memory_seq_rm(self._mem, aside, length, -1)
-        else:
-            ll.llama_memory_seq_rm(self._mem, aside, -1, -1)
-            if src is not None and length > 0:
-                ll.llama_memory_seq_cp(self._mem, src, aside, 0, length)
-        self.cached.pop(aside, None)
-        targets = {aside: target}
-        self.logit_rows = self._decode_spans([(aside, length, len(target), True)], targets,
-                                             {aside: logits_from})
-        self.cached[aside] = list(target)
-        return len(target) - length, time.perf_counter() - started
 
     def _best_cached(self, tokens: list[int], limit: int) -> tuple[int | None, int]:
         best: tuple[int | None, int] = (None, 0)
@@ -149,8 +103,8 @@ class SequenceCache:
         self.logit_rows = self._decode_spans(spans, targets, logits_from)
         return decoded
 
-    def _decode_spans(self, spans: list[Span], targets: Targets,
-                      logits_from: Starts | None = None) -> dict[tuple[int, int], int]:
+    def _decode_spans(self, spans: list[Span], targets: list[list[int]],
+                      logits_from: list[int] | None = None) -> dict[tuple[int, int], int]:
         """Decode token spans into their sequences in as few batches as fit; returns
         (seq, position) -> output row of the last batch for the positions whose logits were
         asked for. Logits are only asked for in the last batch."""

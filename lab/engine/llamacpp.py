@@ -234,7 +234,7 @@ class LlamaCppEngine(Engine):
         try:
             self._generate_loop(states, rows, params, on_token, cancel)
         finally:
-            self._cache.cached.update({s.seq_id: s.cached_tokens() for s in states})
+            self._cache.cached = {s.seq_id: s.cached_tokens() for s in states}
         generation = Generation(
             completions=[s.completion(prefixes[s.seq_id]) for s in states],
             prompt_tokens=sum(len(t) for t in targets),
@@ -290,22 +290,20 @@ class LlamaCppEngine(Engine):
             self._check_fits([target], 0)
             if len(cont) > self.options.n_batch:
                 raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
-            decoded, _ = self._cache.prepare_aside(target, len(base) - 1)
+            decoded, _ = self._cache.prepare([target], [len(base) - 1])
             self._read_prompt(len(target), decoded)
             tokens = []
-            seq = self._cache.aside_id
             for i, token_id in enumerate(cont):
-                row = self._cache.logit_rows[(seq, len(base) - 1 + i)]
+                row = self._cache.logit_rows[(0, len(base) - 1 + i)]
                 tokens.append(token_stats(token_id, self._logits(row), 0, self._piece))
             return tokens
 
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
             base = self.prompt_tokens(prompt)
-            # in a sequence of its own: a search's cached paths stay for its next step
-            decoded, _ = self._cache.prepare_aside(base, len(base) - 1)
+            decoded, _ = self._cache.prepare([base], [len(base) - 1])
             self._read_prompt(len(base), decoded)
-            logits = self._logits(self._cache.logit_rows[(self._cache.aside_id, len(base) - 1)])
+            logits = self._logits(self._cache.logit_rows[(0, len(base) - 1)])
             result = {}
             for candidate in candidates:
                 first = self.tokenize(candidate, special=False)[:1]
