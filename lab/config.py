@@ -48,10 +48,3 @@ def n_threads() -> int:
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
 
-
-def worker_threads() -> int:
-    """Threads for the app's run worker: `LAB_THREADS`, else every core, as for `lab solve`.
-    Measured on 2 cores with the page open in a browser (bench/ui.py, README "The app"): the
-    same run took 28.6 s on 2 threads and 43.8 s on 1, against 22.6 s from the command line;
-    what the page costs the engine is kept small by a cheap live view instead."""
-    return n_threads()

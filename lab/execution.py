@@ -63,7 +63,6 @@ def execute(
     """Run, grade and record `request`. Raises ParamError for settings the strategy refuses
     (before anything is stored); every other failure ends in the trace's status."""
     strategy = get_strategy(request.strategy)
-    params = strategy.validate(request.params)
     recorder = ledger.recorder(experiment=request.experiment) if ledger is not None else None
 
     def forward(event: TraceEvent) -> None:
@@ -74,10 +73,11 @@ def execute(
         if on_event is not None:
             on_event(event)
 
-    trace = strategy.run(request.problem, engine, params, request.budget, forward, cancel,
-                         judge)
+    # run() validates first and raises ParamError before any event reaches the ledger
+    trace = strategy.run(request.problem, engine, request.params, request.budget, forward,
+                         cancel, judge)
     outcome = RunOutcome(trace)
-    if recorder is not None and ledger is not None:
+    if ledger is not None and recorder is not None:
         outcome.run_id, outcome.save_error = _store(ledger, recorder, trace, request)
     return outcome
 

@@ -110,7 +110,7 @@ def launch(ledger: Ledger) -> None:
     if model is not None:  # an engine served from this process (tests, demos)
         scaling.start(settings.experiment, cells, model.engine, ledger)
     else:
-        sweep = state.start_sweep(settings.experiment, cells, ledger)
+        sweep = state.start_sweep(settings.experiment, cells)
         if sweep is None:
             return
         scaling.jobs()[settings.experiment] = sweep

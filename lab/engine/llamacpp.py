@@ -144,6 +144,7 @@ class LlamaCppEngine(Engine):
         if self._closed:
             return
         self._closed = True
+        self._lock.close()
         self._cache.free()
         ll.llama_free(self._ctx)
         ll.llama_model_free(self._model)

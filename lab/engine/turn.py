@@ -55,6 +55,12 @@ class TurnLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         self._thread_lock.release()
 
+    def close(self) -> None:
+        """Let go of the lock file (the engine is closing)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
     def locked(self) -> bool:
         return self._thread_lock.locked()
 

@@ -104,7 +104,7 @@ def running_batch(page: str) -> Batch | None:
     return None if _override is not None else worker().running_batch(page)
 
 
-def start_sweep(experiment: str, cells: list, ledger: Ledger) -> WorkerSweep | None:
+def start_sweep(experiment: str, cells: list) -> WorkerSweep | None:
     """Run a Scaling sweep in the worker (None after showing why it cannot)."""
     name = selected_model_name()
     if not model_available(name):

@@ -141,7 +141,6 @@ class WorkerClient:
         self._send_lock = threading.Lock()
         self._worker: _Process | None = None
         self._next_id = 1
-        self.jobs: list[_Job] = []  # every job of this client, oldest first
         self.model: ModelInfo | None = None
         self.model_error: str | None = None
         self.last_death: str | None = None  # the sentence about the last worker that died
@@ -170,20 +169,20 @@ class WorkerClient:
 
     def running_batch(self, page: str) -> WorkerBatch | None:
         """The newest unfinished batch started from `page` (a reloaded page reattaches)."""
-        for job in reversed(self.jobs):
-            if isinstance(job, WorkerBatch) and job.page == page and job.running:
-                return job
-        return None
-
-    def running_sweep(self, experiment: str) -> WorkerSweep | None:
-        for job in reversed(self.jobs):
-            if isinstance(job, WorkerSweep) and job.experiment == experiment:
+        for job in reversed(self._unfinished()):
+            if isinstance(job, WorkerBatch) and job.page == page:
                 return job
         return None
 
     @property
     def busy(self) -> bool:
-        return any(job.running for job in self.jobs)
+        return bool(self._unfinished())
+
+    def _unfinished(self) -> list[_Job]:
+        """The jobs the worker has not finished, oldest first (a job leaves the worker's map
+        when it ends, so finished runs are not kept here)."""
+        worker = self._worker
+        return [job for job in list(worker.jobs.values()) if job.running] if worker else []
 
     @property
     def pid(self) -> int | None:
@@ -224,7 +223,6 @@ class WorkerClient:
         with self._lock:
             worker = self._worker if self._worker is not None else self._start()
             worker.jobs[job.id] = job
-            self.jobs.append(job)
         self._send(message)
 
     def _send(self, message: tuple[Any, ...]) -> None:

@@ -80,6 +80,7 @@ class Worker:
         self.engine: Engine | None = None
         self.model: ModelInfo | None = None
         self.stopping = threading.Event()
+        self.ledger: Any = None
 
     # -- the threads --------------------------------------------------------------------
     def run(self) -> None:
@@ -176,9 +177,7 @@ class Worker:
             engine = self.factory(job.model)
             load_s = time.perf_counter() - start
             self.engine = engine
-            self.model = ModelInfo(job.model, load_s, measure_speed(engine),
-                                   int(getattr(getattr(engine, "options", None), "n_threads",
-                                               0) or 0))
+            self.model = ModelInfo(job.model, load_s, measure_speed(engine), engine_threads(engine))
         except Exception as exc:  # a missing or corrupt GGUF: said in the page
             self.send("model", job.id, None, f"{type(exc).__name__}: {exc}"
                       if not _is_user_error(exc) else str(exc))
@@ -192,11 +191,10 @@ class Worker:
 
         requests: list[RunRequest] = list(job.payload[0])
         reasons = [cannot_start(engine, request) for request in requests]
+        self.send("refused", job.id, reasons)
         if any(reasons):
-            self.send("refused", job.id, reasons)
             self.send("done", job.id, None, None)
             return
-        self.send("refused", job.id, reasons)
         for index, request in enumerate(requests):
             if job.cancel.is_set():
                 self.send("phase", job.id, index, "skipped")
@@ -231,29 +229,39 @@ class Worker:
         from lab.evaluation import run_sweep
 
         experiment, cells = job.payload
-        self.send("refused", job.id, [])
         result = run_sweep(cells, engine, self._ledger(), experiment,
                            on_progress=lambda p: self.send("progress", job.id, p),
                            cancel=job.cancel)
         self.send("done", job.id, result, None)
 
     def _ledger(self) -> Any:
+        """The ledger, opened on the first run (the environment names it)."""
         from lab import config
         from lab.store.ledger import Ledger
 
-        if not hasattr(self, "_ledger_instance"):
-            self._ledger_instance = Ledger(config.database_url(), busy_timeout_s=10.0)
-        return self._ledger_instance
+        if self.ledger is None:
+            self.ledger = Ledger(config.database_url(), busy_timeout_s=10.0)
+        return self.ledger
 
 
 # -- loading ----------------------------------------------------------------------------
 def load_engine(name: str) -> Engine:
-    """The registry model or GGUF path `name` on llama.cpp, with the worker's thread count."""
-    from lab import config
+    """The registry model or GGUF path `name` on llama.cpp (threads: LAB_THREADS, else every
+    core, as for `lab solve`)."""
     from lab.engine.llamacpp import LlamaCppEngine
     from lab.models import resolve_model_path
 
-    return LlamaCppEngine(resolve_model_path(name), n_threads=config.worker_threads())
+    return LlamaCppEngine(resolve_model_path(name))
+
+
+def engine_threads(engine: Engine) -> int:
+    """llama.cpp's thread count of `engine` (0 for an engine that has none)."""
+    from lab import config
+
+    options = getattr(engine, "options", None)
+    if options is None:
+        return 0
+    return int(getattr(options, "n_threads", None) or config.n_threads())
 
 
 def measure_speed(engine: Engine) -> float | None:
