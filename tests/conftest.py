@@ -47,3 +47,17 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} is absent (development data lives beside the repo)")
     return SHARED_DATA
+
+
+@pytest.fixture
+def scripted():
+    """The app's pages served a scripted model from this process (AppTest tests)."""
+    from test_app_support import answer_18
+
+    from lab.engine.scripted import ScriptedEngine
+    from lab.ui import state
+
+    engine = ScriptedEngine(answer_18, yes_probability=0.8)
+    state.use_engine(engine)
+    yield engine
+    state.use_engine(None)

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_app_support import answer_18, finish, open_app, set_param, texts
+from test_app_support import finish, open_app, set_param, texts
 
 from lab import config
 from lab.engine.scripted import ScriptedEngine
 from lab.store.ledger import Ledger
 from lab.ui import scaling, state
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedEngine]:
-    engine = ScriptedEngine(answer_18, yes_probability=0.8)
-    state.use_engine(engine)
-    yield engine
-    state.use_engine(None)
 
 
 def run_playground(strategy: str, **params: object) -> tuple[object, object]:

@@ -3,22 +3,10 @@ Playground, History and Compare (scripted engine)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from test_app_support import answer_18, finish, open_app, set_param, texts
+from test_app_support import finish, open_app, set_param, texts
 
 from lab.engine.scripted import ScriptedEngine
-from lab.ui import state
 from lab.ui.divergence import TITLE
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedEngine]:
-    engine = ScriptedEngine(answer_18, yes_probability=0.8)
-    state.use_engine(engine)
-    yield engine
-    state.use_engine(None)
 
 
 def downloads(at: object) -> list[str]:

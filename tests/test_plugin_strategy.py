@@ -15,7 +15,6 @@ from lab.cli import main
 from lab.engine.scripted import ScriptedEngine
 from lab.plugins import PLUGINS_ENV
 from lab.strategies import registry
-from lab.ui import state
 
 PLUGIN = '''
 """`last-of-n`: sample N chains, answer with the last one's answer (a test strategy)."""
@@ -57,14 +56,6 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     yield "last-of-n"
     monkeypatch.delenv(PLUGINS_ENV)
     registry.refresh()
-
-
-@pytest.fixture
-def scripted() -> Iterator[ScriptedEngine]:
-    engine = ScriptedEngine(answer_18)
-    state.use_engine(engine)
-    yield engine
-    state.use_engine(None)
 
 
 def lab(*args: str) -> tuple[int, str, str]:
