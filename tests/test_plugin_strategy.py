@@ -100,7 +100,8 @@ def test_the_playground_runs_it_and_draws_its_views(plugin: str, scripted: Scrip
     at.selectbox(key="pg.strategy").set_value(plugin).run()
     at.number_input(key=f"pg.{plugin}.n").set_value(2)  # a knob: drawn beside the budget
     at.button(key="pg.run").click().run()
-    assert not at.error, texts(at.error)
+    # the scripted run may already be drawn, its (wrong) answer in an error box: no other error
+    assert not [e for e in texts(at.error) if "Answer:" not in e], texts(at.error)
     batch = finish(at, "pg.batch")
     assert batch.runs[0].trace.strategy == plugin and batch.runs[0].run_id is not None
     assert sum(m.startswith("**Chain ") for m in texts(at.markdown)) == 2
