@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, TypedDict
 
 
@@ -25,6 +25,11 @@ Prompt = str | Sequence[ChatMessage]
 
 class EngineError(RuntimeError):
     """A problem the user can fix (bad model file, prompt too long, server unreachable)."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine's model server stopped answering: a run it cuts short is interrupted (and
+    can be run again), not failed."""
 
 
 class GenerationCancelled(Exception):  # noqa: N818 - reads better at the raise site
@@ -152,6 +157,9 @@ class Engine(ABC):
     """One loaded model. Implementations serialise requests: concurrent callers queue."""
 
     model_name: str = "model"
+    # Per-token statistics this engine cannot report ("entropy", "self_certainty",
+    # "token_ids"): a run whose scorer reads one is refused before it starts.
+    lacks: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -195,6 +203,37 @@ class Engine(ABC):
             self._cancel_current.clear()
             return self._continue(prompt, list(prefixes), params, seed_list, on_token, cancel)
 
+    def generate_each(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams | None = None,
+        cancel: threading.Event | None = None,
+        seeds: Sequence[int] | None = None,
+    ) -> Generation:
+        """One completion of each of several different prompts (completion i answers
+        prompts[i]); engines that can decode them together in one batch do."""
+        params = params or SamplingParams()
+        seed_list = list(seeds) if seeds is not None else [params.seed] * len(prompts)
+        if len(seed_list) != len(prompts):
+            raise ValueError("seeds must match prompts one to one")
+        if not prompts:
+            return Generation(completions=[])
+        with self._lock:
+            self._cancel_current.clear()
+            return self._generate_each(list(prompts), params, seed_list, cancel)
+
+    def _generate_each(self, prompts: list[Prompt], params: SamplingParams, seeds: list[int],
+                       cancel: threading.Event | None) -> Generation:
+        parts = [self._continue(p, [""], params, [seed], None, cancel)
+                 for p, seed in zip(prompts, seeds, strict=True)]
+        return Generation(
+            completions=[replace(part.completions[0], index=i) for i, part in enumerate(parts)],
+            prompt_tokens=sum(p.prompt_tokens for p in parts),
+            prompt_tokens_decoded=sum(p.prompt_tokens_decoded for p in parts),
+            prompt_s=sum(p.prompt_s for p in parts),
+            generate_s=sum(p.generate_s for p in parts),
+        )
+
     def prompt_reads(self) -> PromptReads:
         """What this thread's scoring calls have read so far (engines that do not report
         leave it at zero, and callers count the whole prompt as decoded)."""
@@ -207,6 +246,11 @@ class Engine(ABC):
         totals.calls, totals.tokens, totals.decoded = (totals.calls + 1, totals.tokens + tokens,
                                                        totals.decoded + decoded)
         self._reads.totals = totals
+
+    def take_notes(self) -> list[str]:
+        """What this engine could not give as asked since the last call (a model server's
+        missing features), for the run's trace; the call clears them."""
+        return []
 
     def cancel(self) -> None:
         """Cancel whatever request is running now (from any thread)."""

@@ -226,6 +226,24 @@ class LlamaCppEngine(Engine):
                         cancel: threading.Event | None) -> Generation:
         base = self.prompt_tokens(prompt)
         targets = [base + (self.tokenize(p, special=False) if p else []) for p in prefixes]
+        return self._generate_targets(targets, prefixes, params, seeds, on_token, cancel)
+
+    def _generate_each(self, prompts: list[Prompt], params: SamplingParams, seeds: list[int],
+                       cancel: threading.Event | None) -> Generation:
+        size = self.max_batch_sequences
+        parts: list[Generation] = []
+        for start in range(0, len(prompts), size):
+            group = prompts[start:start + size]
+            targets = [self.prompt_tokens(p) for p in group]
+            part = self._generate_targets(targets, [""] * len(group), params,
+                                          seeds[start:start + size], None, cancel)
+            parts.append(_shifted(part, start))
+        return _merged(parts)
+
+    def _generate_targets(self, targets: list[list[int]], prefixes: list[str],
+                          params: SamplingParams, seeds: list[int],
+                          on_token: TokenCallback | None,
+                          cancel: threading.Event | None) -> Generation:
         self._check_fits(targets, params.max_tokens)
         decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets])
         states = [SequenceState(k, targets[k], params, seeds[k], self._piece)
