@@ -204,7 +204,7 @@ def test_learn_opens_the_playground_with_a_preset(scripted: ScriptedEngine):
     at.button(key="learn.1").click().run()  # "Sample many, vote"
     assert not at.exception
     assert at.selectbox(key="pg.strategy").value == "self-consistency"
-    assert at.number_input(key="pg.self-consistency.n").value == 5
+    assert at.number_input(key="pg.self-consistency.n").value == 8
 
 
 def test_a_second_session_waits_for_the_model(scripted: ScriptedEngine):

@@ -33,7 +33,7 @@ class BestOfN(Strategy):
     order = 40
     views = (TraceView.CANDIDATES, TraceView.CHAINS)
     sweep_knob = "n"
-    demo = Demo({"n": 4, "scorer": "programmatic", "max_tokens": 192},
+    demo = Demo({"n": 8, "scorer": "programmatic", "max_tokens": 192},
                 problem_set="game24")
     pick = "best"
     summary = "Sample N chains and keep the one a scorer ranks best."

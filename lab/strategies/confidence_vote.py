@@ -53,7 +53,7 @@ class ConfidenceVote(Strategy):
     order = 90
     views = (TraceView.VOTES, TraceView.CHAINS)
     sweep_knob = "n"
-    demo = Demo({"n": 6, "warmup": 3, "max_tokens": 192})
+    demo = Demo({"n": 8, "warmup": 3, "max_tokens": 256})
     pick = "maj"
     vote_weight = CONFIDENCE
     summary = "DeepConf: confidence-weighted voting; low-confidence chains stop early."

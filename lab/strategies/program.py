@@ -90,7 +90,7 @@ class Program(Strategy):
     order = 110
     views = (TraceView.VOTES, TraceView.CHAINS)
     sweep_knob = "n"
-    demo = Demo({"n": 4, "max_tokens": 192, "temperature": 0.7})
+    demo = Demo({"n": 4, "max_tokens": 192, "temperature": 0.7}, problem_set="digits")
     pick = "maj"
     summary = "Write N Python programs, run each in the sandbox, vote over what they print."
     params = (

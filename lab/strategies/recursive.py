@@ -23,7 +23,7 @@ from typing import Any
 from lab.engine.base import ChatMessage, EngineError, Token
 from lab.sandbox import LLMRefused, Sandbox, SandboxError, SandboxLimits, TurnResult
 from lab.strategies import categories
-from lab.strategies.base import Strategy, sampling
+from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext, StrategyError
 from lab.strategies.params import (
     BUDGET_MAX,
@@ -50,6 +50,7 @@ class Recursive(Strategy):
     category = categories.RECURSE
     order = 100
     views = (TraceView.CONVERSATION, TraceView.CHAINS)
+    demo = Demo({"max_turns": 4, "max_tokens": 192, "token_budget": 1500}, problem_set="longctx")
     summary = "Reads a long context by writing code in a sandboxed REPL that calls the model."
     params = (
         Param("max_depth", "int", 1, "REPL levels: 1 = llm() is a plain model call; more = "

@@ -1,18 +1,29 @@
 """Learn's sections and their Playground presets, read from the registered strategies: each
-category of strategies is a section; its preset is the first of its strategies with a demo."""
+category of strategies is a section; its preset is the first of its strategies with a demo.
+
+A demo's problem and seed come from data/demos.json, written by scripts/find_demos.py: for
+each model, the problems on which each strategy was measured to beat its baseline across
+seeds, and the problems tried where it did not. `Measured` is one strategy's entry, and
+`expectation` says in a sentence what a learner will see.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from lab import config
 from lab.strategies.categories import Category
 from lab.strategies.registry import categories
 from lab.ui.controls import SOURCES, set_param
+from lab.ui.problems import ProblemSetError, difficulties, load_problems
 
 PENDING = "preset"  # st.session_state key: a preset for the Playground to apply once
+DEMOS = config.REPO_ROOT / "data" / "demos.json"
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,26 @@ class Preset:
     params: dict[str, Any] = field(default_factory=dict)
     problem_set: str = "arith"
     budget: int = 0
+    problem_id: str | None = None  # the problem to open; None: the set's first
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What scripts/find_demos.py measured for one strategy with one model."""
+
+    strategy: str
+    model: str
+    entry: dict[str, Any]  # the section's record in data/demos.json
+    measured: str = ""  # the date
+
+    @property
+    def found(self) -> dict[str, Any] | None:
+        """The first problem on which the effect held, if any."""
+        return next(iter(self.entry.get("found") or []), None)
+
+    @property
+    def tried(self) -> list[dict[str, Any]]:
+        return list(self.entry.get("tried") or [])
 
 
 @dataclass(frozen=True)
@@ -28,17 +59,103 @@ class Section:
     category: Category
     strategies: tuple[str, ...]
     preset: Preset | None
+    measured: Measured | None = None
 
 
-def sections() -> list[Section]:
-    """One section per category of the registered strategies, in strategy order."""
+def sections(model: str | None = None) -> list[Section]:
+    """One section per category of the registered strategies, in strategy order; a preset
+    opens the problem measured for `model` (default: the lab's default model)."""
+    demos = load_demos(model or config.default_model())
     found = []
     for category, strategies in categories():
-        demos = [Preset(s.name, dict(s.demo.params), s.demo.problem_set, s.demo.budget)
-                 for s in strategies if s.demo is not None]
+        with_demo = [s for s in strategies if s.demo is not None]
+        if not with_demo:
+            found.append(Section(category, tuple(s.name for s in strategies), None))
+            continue
+        first = with_demo[0]
+        measured = demos.get(first.name)
+        preset = Preset(first.name, dict(first.demo.params), first.demo.problem_set,
+                        first.demo.budget)
         found.append(Section(category, tuple(s.name for s in strategies),
-                             demos[0] if demos else None))
+                             with_measured(preset, measured), measured))
     return found
+
+
+def load_demos(model: str, path: Path = DEMOS) -> dict[str, Measured]:
+    """The measured demos of `model` by strategy; empty when the file or the model's entry is
+    absent (an unreadable file is reported as absent: Learn still works without it)."""
+    try:
+        data = json.loads(path.read_text())
+        entry = data["models"][model]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return {name: Measured(name, model, record, str(entry.get("measured", "")))
+            for name, record in (entry.get("sections") or {}).items()}
+
+
+def with_measured(preset: Preset, measured: Measured | None) -> Preset:
+    """The preset opening the measured problem, with the settings and a seed it held on."""
+    if measured is None or measured.found is None:
+        return preset
+    found = measured.found
+    params = dict(measured.entry.get("params") or preset.params)
+    if found.get("seed") is not None:
+        params["seed"] = found["seed"]
+    return Preset(preset.strategy, params, measured.entry.get("problem_set", preset.problem_set),
+                  int(measured.entry.get("budget") or preset.budget), found["problem"])
+
+
+def expectation(measured: Measured | None) -> str:
+    """What the learner should expect from the preset, in the measured numbers."""
+    if measured is None:
+        return ("Not measured: `scripts/find_demos.py` has no entry for this strategy, so the "
+                "button opens the set's first problem, which may not show the effect.")
+    entry = measured.entry
+    if "baseline" not in entry:
+        return f"Not measured for this model ({entry.get('note', 'no record')})."
+    where = (f"Measured with `{measured.model}` on {measured.measured} "
+             f"(`scripts/find_demos.py`)")
+    baseline = _name(entry["baseline"]["strategy"])
+    found = measured.found
+    if found is None:
+        return _not_found(measured, where, baseline)
+    strategy = f"`{measured.strategy}`{_settings(entry.get('params') or {})}"
+    said = _said(found.get("baseline_answer"))
+    if entry.get("deterministic"):
+        outcome = (f"{strategy} says **{found['answer']}** (temperature 0: every seed gives "
+                   "the same run)")
+    else:
+        outcome = (f"{strategy} says **{found['answer']}** in {found['held']} of "
+                   f"{found['runs']} seeds; the button opens seed {found['seed']}")
+    return (f"On **{found['problem']}** (correct answer {found['gold']}) {baseline} says "
+            f"{said}; {outcome}. {where}.")
+
+
+def _not_found(measured: Measured, where: str, baseline: str) -> str:
+    entry, tried = measured.entry, measured.tried
+    if not tried:
+        return (f"No demonstration found: {entry.get('baseline_right_skipped', 0)} "
+                f"candidates tried, and {baseline} was right on each. {where}.")
+    best = max(t["held"] for t in tried)
+    return (f"No demonstration found: on the {len(tried)} problems of `{entry['problem_set']}` "
+            f"where {baseline} was wrong, `{measured.strategy}` was right in at most {best} "
+            f"of the seeds tried (needed {entry['need']} of {len(entry['seeds'])}). The "
+            f"button opens the set's first problem; expect the effect to be rare with this "
+            f"model. {where}.")
+
+
+def _name(strategy: str) -> str:
+    return {"cot": "greedy step-by-step (`cot`)",
+            "direct": "the greedy direct answer (`direct`)"}.get(strategy, f"`{strategy}`")
+
+
+def _said(answer: object) -> str:
+    return f"**{answer}**" if answer is not None else "nothing it could extract"
+
+
+def _settings(params: dict[str, Any]) -> str:
+    shown = {k: v for k, v in params.items() if k in ("n", "width", "rounds", "min_tokens")}
+    return f" ({', '.join(f'{k}={v}' for k, v in shown.items())})" if shown else ""
 
 
 def request_preset(preset: Preset) -> None:
@@ -57,4 +174,24 @@ def apply_pending_preset(prefix: str) -> Preset | None:
     st.session_state[f"{prefix}.budget"] = preset.budget
     for name, value in preset.params.items():
         set_param(prefix, preset.strategy, name, value)
+    select_problem(prefix, preset.problem_set, preset.problem_id)
     return preset
+
+
+def select_problem(prefix: str, problem_set: str, problem_id: str | None) -> bool:
+    """Set the built-in problem picker's difficulty and problem to `problem_id` (None: the
+    set's first), by the keys of lab.ui.controls.problem_picker; False when the set does not
+    offer it."""
+    try:
+        problems = load_problems(problem_set)
+    except ProblemSetError:
+        return False
+    chosen = next((p for p in problems if p.id == problem_id or problem_id is None), None)
+    if chosen is None:
+        return False
+    if len(difficulties(problems)) > 1:
+        st.session_state[f"{prefix}.level.{problem_set}"] = chosen.difficulty
+        problems = [p for p in problems if p.difficulty == chosen.difficulty]
+    key = f"{prefix}.problem.{problem_set}.{len(problems)}.{problems[0].id}"
+    st.session_state[key] = problems.index(chosen)
+    return True

@@ -1,0 +1,264 @@
+"""Find, by measurement, the problems on which each Learn section's strategy shows its effect.
+
+For every section (a strategy with a `demo` setting) it runs the section's baseline (greedy
+step by step; for chain of thought, the greedy direct answer) on candidate problems of the
+demo's built-in set (the first 60, the ones the Playground offers), and where the baseline is
+wrong, runs the strategy with its demo settings over several seeds. A problem is kept when the
+strategy is right in at least `--need` of the seeds (a strategy at temperature 0 is run once:
+seeds change nothing). What was tried, kept or not, is written to data/demos.json under the
+model's name, so Learn can say what to expect and its presets open a problem that shows it.
+
+    nice -n 10 .venv/bin/python scripts/find_demos.py                      # the default model
+    nice -n 10 .venv/bin/python scripts/find_demos.py --model qwen2.5-coder-1.5b --minutes 90
+    .venv/bin/python scripts/find_demos.py --sections program,self-consistency --tries 4
+
+The time limit is checked between runs: a section that starts after it is written as not
+measured. The file keeps the other models' entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from lab.engine.base import Engine
+from lab.engine.llamacpp import LlamaCppEngine
+from lab.execution import RunRequest, execute
+from lab.models import resolve_model_path
+from lab.strategies.registry import get_strategy
+from lab.tasks.datasets import load_set
+from lab.tasks.problem import Problem
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / "data" / "demos.json"
+OFFERED = 60  # problems of a built-in set the Playground offers (lab.ui.problems.SET_SIZE)
+SEED_STRIDE = 1000  # seeds 0, 1000, ...: sequence i uses seed + i, so no two runs share a chain
+GREEDY_COT = ("cot", {"max_tokens": 256})
+GREEDY_DIRECT = ("direct", {})
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a section measures: its strategy (demo settings) against a baseline, and in which
+    order its candidates are tried (hardest or easiest first)."""
+
+    strategy: str
+    baseline: tuple[str, dict[str, Any]] = GREEDY_COT
+    order: str = "middle"  # candidates: from the "middle" difficulty out, "hardest", "easiest"
+    expect: str = ""  # the effect looked for, in words
+
+
+PLANS = (  # cheapest and likeliest first: the time limit cuts the tail
+    Plan("program", order="hardest",
+         expect="greedy step-by-step prose is wrong, the vote over programs is right"),
+    Plan("self-consistency",
+         expect="greedy step-by-step is wrong, the majority of the sampled chains is right"),
+    Plan("cot", baseline=GREEDY_DIRECT,
+         expect="the greedy direct answer is wrong, greedy step-by-step is right"),
+    Plan("best-of-n", order="easiest",
+         expect="greedy step-by-step is wrong, the verifier picks a right candidate"),
+    Plan("self-refine",
+         expect="greedy step-by-step is wrong, the revised answer is right"),
+    Plan("budget-forcing",
+         expect="greedy step-by-step is wrong, thinking longer ('Wait,') gets it right"),
+    Plan("beam-search", order="easiest",
+         expect="greedy step-by-step is wrong, the search over steps finds a right answer"),
+    Plan("confidence-vote",
+         expect="greedy step-by-step is wrong, the confidence-weighted vote is right"),
+)
+
+
+@dataclass
+class Trial:
+    """One problem tried for a section: the baseline's answer and the strategy's per seed."""
+
+    problem: str
+    gold: str | None
+    baseline_answer: str | None
+    seeds: list[int] = field(default_factory=list)
+    answers: list[str | None] = field(default_factory=list)
+    correct: list[bool] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def held(self) -> int:
+        return sum(self.correct)
+
+    def summary(self) -> dict[str, Any]:
+        right = [a for a, ok in zip(self.answers, self.correct, strict=True) if ok]
+        wrong = [a for a, ok in zip(self.answers, self.correct, strict=True) if not ok]
+        return asdict(self) | {
+            "held": self.held,
+            "runs": len(self.seeds),
+            "answer": Counter(right).most_common(1)[0][0] if right else None,
+            "wrong_answers": sorted({str(a) for a in wrong}),
+            "seed": next((s for s, ok in zip(self.seeds, self.correct, strict=True) if ok),
+                         None),
+            "mean_tokens": round(sum(self.tokens) / len(self.tokens)) if self.tokens else 0,
+        }
+
+
+class Runner:
+    """Runs strategies on one engine, caching the deterministic baselines, within a deadline."""
+
+    def __init__(self, engine: Engine, deadline: float):
+        self.engine = engine
+        self.deadline = deadline
+        self.baselines: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        self.runs = 0
+
+    def out_of_time(self) -> bool:
+        return time.monotonic() > self.deadline
+
+    def run(self, strategy: str, problem: Problem, params: dict[str, Any]) -> tuple[
+            str | None, bool, int]:
+        outcome = execute(RunRequest(strategy, problem, params), self.engine, None)
+        trace = outcome.trace
+        self.runs += 1
+        if trace.error:
+            print(f"    {strategy} on {problem.id}: {trace.status}: {trace.error}", flush=True)
+        return trace.final_answer, bool(trace.correct), trace.compute.all_generated
+
+    def baseline(self, plan: Plan, problem: Problem) -> tuple[str | None, bool]:
+        name, params = plan.baseline
+        key = (name, problem.id)
+        if key not in self.baselines:
+            answer, correct, _ = self.run(name, problem, params)
+            self.baselines[key] = (answer, correct)
+        return self.baselines[key]
+
+
+def deterministic(strategy: str, params: dict[str, Any]) -> bool:
+    """Temperature 0 everywhere it samples: every seed gives the same run."""
+    spec = get_strategy(strategy)
+    values = spec.validate(params)
+    return "temperature" in values and float(values["temperature"]) == 0.0
+
+
+def candidates(problem_set: str, order: str) -> list[Problem]:
+    """The problems the Playground offers, from the middle of the difficulty range out
+    (easy ones are rarely wrong, the hardest rarely right), hardest or easiest first."""
+    problems = load_set(problem_set, limit=OFFERED)
+    if order in ("hardest", "easiest"):
+        sign = -1 if order == "hardest" else 1
+        return sorted(problems, key=lambda p: (sign * (p.difficulty or 0), p.id))
+    levels = sorted({p.difficulty or 0 for p in problems})
+    middle = levels[len(levels) // 2]
+    return sorted(problems, key=lambda p: (abs((p.difficulty or 0) - middle), p.id))
+
+
+def measure(plan: Plan, runner: Runner, args: argparse.Namespace) -> dict[str, Any]:
+    """Try the plan's candidates until `keep` problems hold or `tries` were tried."""
+    strategy = get_strategy(plan.strategy)
+    demo = strategy.demo
+    if demo is None:
+        return {"note": f"{plan.strategy} has no demo setting", "found": [], "tried": []}
+    params = dict(demo.params)
+    once = deterministic(plan.strategy, params)
+    seeds = [0] if once else [i * SEED_STRIDE for i in range(args.seeds)]
+    need = 1 if once else args.need
+    found: list[Trial] = []
+    tried: list[Trial] = []
+    baseline_right = 0
+    for problem in candidates(demo.problem_set, plan.order):
+        if len(found) >= args.keep or len(tried) >= args.tries or runner.out_of_time():
+            break
+        base_answer, base_ok = runner.baseline(plan, problem)
+        if base_ok:
+            baseline_right += 1
+            continue
+        trial = Trial(problem.id, problem.gold, base_answer)
+        for seed in _seeds_while_possible(seeds, need, trial):
+            answer, ok, tokens = runner.run(plan.strategy, problem, params | {"seed": seed})
+            trial.seeds.append(seed)
+            trial.answers.append(answer)
+            trial.correct.append(ok)
+            trial.tokens.append(tokens)
+        print(f"  {plan.strategy} {problem.id}: baseline {base_answer!r}, gold {problem.gold!r}, "
+              f"answers {trial.answers} ({trial.held}/{len(trial.seeds)})", flush=True)
+        (found if trial.held >= need else tried).append(trial)
+    return {
+        "strategy": plan.strategy, "params": params, "problem_set": demo.problem_set,
+        "budget": demo.budget, "baseline": {"strategy": plan.baseline[0],
+                                            "params": plan.baseline[1]},
+        "expect": plan.expect, "seeds": seeds, "need": need, "deterministic": once,
+        "baseline_right_skipped": baseline_right,
+        "found": [t.summary() for t in found], "tried": [t.summary() for t in tried],
+    }
+
+
+def _seeds_while_possible(seeds: list[int], need: int, trial: Trial) -> Iterator[int]:
+    """The seeds to run, stopping once `need` right answers can no longer be reached; a miss
+    on the first seed ends it too (a cheap screen: most problems fail there)."""
+    for index, seed in enumerate(seeds):
+        misses = index - trial.held
+        if misses > len(seeds) - need or (index == 1 and trial.held == 0):
+            return
+        yield seed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="qwen2.5-coder-0.5b")
+    parser.add_argument("--sections", default="",
+                        help="comma-separated strategies (default: every section's)")
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per sampled strategy")
+    parser.add_argument("--need", type=int, default=3, help="seeds that must show the effect")
+    parser.add_argument("--keep", type=int, default=1, help="problems kept per section")
+    parser.add_argument("--tries", type=int, default=4,
+                        help="problems (baseline wrong) tried per section before giving up")
+    parser.add_argument("--minutes", type=float, default=45.0, help="time limit in all")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+
+    wanted = [s for s in args.sections.split(",") if s]
+    plans = [p for p in PLANS if not wanted or p.strategy in wanted]
+    started = time.monotonic()
+    runner = Runner(LlamaCppEngine(resolve_model_path(args.model)), started + args.minutes * 60)
+    entry = {"measured": date.today().isoformat(), "cpu": _cpu(),
+             "command": " ".join(["scripts/find_demos.py", *sys.argv[1:]]),
+             "seconds": 0, "sections": {}}
+    for plan in plans:
+        if runner.out_of_time():
+            entry["sections"][plan.strategy] = {"note": "not measured: out of time",
+                                                "found": [], "tried": []}
+            continue
+        print(f"{plan.strategy}: {plan.expect}", flush=True)
+        entry["sections"][plan.strategy] = measure(plan, runner, args)
+        entry["seconds"] = round(time.monotonic() - started)
+        entry["runs"] = runner.runs
+        _write(args.out, args.model, entry)  # after every section: a cut run keeps its part
+    runner.engine.close()
+    print(f"wrote {args.out} ({entry['seconds']} s, {runner.runs} runs)")
+
+
+def _write(out: Path, model: str, entry: dict[str, Any]) -> None:
+    data = json.loads(out.read_text()) if out.exists() else {}
+    data.setdefault("models", {})[model] = entry
+    out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _cpu() -> str:
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name} x{os.cpu_count()}"
+
+
+if __name__ == "__main__":
+    main()
