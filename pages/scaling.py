@@ -1,5 +1,5 @@
 """Scaling: sweep strategies over a ladder of budgets on a sample of a set, in the background,
-and draw accuracy against generated tokens from the ledger."""
+and draw accuracy against generated (or all decoded) tokens from the ledger."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import experiment_button
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
 from lab.worker.client import WorkerSweep
+
+X_CHOICES = {"generated": "generated tokens", "decoded": "all decoded tokens (prompts too)"}
 
 ensure_entrypoint()
 st.title("Scaling")
@@ -159,7 +161,12 @@ def figure(ledger: Ledger) -> None:
     if not rows:
         st.caption("No complete runs to draw yet.")
         return
-    st.plotly_chart(scaling_figure(rows), key="sc.figure")
+    default("sc.x", "generated")
+    x_axis = st.radio("Compute on the x axis", ["generated", "decoded"], key="sc.x",
+                      horizontal=True, format_func=X_CHOICES.get,
+                      help="Generated tokens of every model call (verifier and judge "
+                           "included), or everything the model decoded: prompts too.")
+    st.plotly_chart(scaling_figure(rows, x=x_axis), key="sc.figure")
     st.caption("One line per strategy; error bars are 95% Wilson intervals; dashed lines are "
                "pass@k (an oracle that knows the answer); * rows are derived from the chains "
                "of the largest n.")

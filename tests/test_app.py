@@ -191,6 +191,9 @@ def test_scaling_sweeps_in_the_background_and_draws_accuracy(scripted: ScriptedE
     assert len(at.get("plotly_chart")) == 1
     table = at.dataframe[-1].value
     assert {"cot", "self-consistency"} == set(table["strategy"])
+    assert "generated tokens" in at.get("plotly_chart")[0].proto.spec
+    at.radio(key="sc.x").set_value("decoded").run()
+    assert "prompts included" in at.get("plotly_chart")[0].proto.spec
     # run again: every cell is found stored, nothing runs twice
     at.button(key="sc.run").click().run()
     again = scaling.jobs()["sweep-test"]
