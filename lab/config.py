@@ -48,3 +48,10 @@ def n_threads() -> int:
     except AttributeError:  # not on Linux
         return max(1, os.cpu_count() or 1)
 
+
+
+def engine_urls() -> list[str]:
+    """OpenAI-compatible model servers to run against instead of a local model:
+    `LAB_ENGINE_URL`, one address or several separated by commas or spaces (empty: none)."""
+    raw = os.environ.get("LAB_ENGINE_URL", "")
+    return [url for url in raw.replace(",", " ").split() if url]

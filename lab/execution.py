@@ -22,6 +22,7 @@ from typing import Any
 
 from lab.engine.base import Engine
 from lab.prompts import solve_messages
+from lab.scorers import get_scorer
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.strategies.params import ParamError
@@ -31,6 +32,7 @@ from lab.tasks.problem import Problem
 from lab.trace import VOTE_CORRECT, EventCallback, EventKind, NodeKind, Trace, TraceEvent
 
 SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
+ENGINE_NOTES = "engine_notes"  # trace.meta key: what the engine could not give as asked
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +67,13 @@ def execute(
     strategy = get_strategy(request.strategy)
     recorder = ledger.recorder(experiment=request.experiment) if ledger is not None else None
 
+    engine.take_notes()  # a previous run's leftovers are not this run's
+
     def forward(event: TraceEvent) -> None:
         if event.kind == EventKind.FINISHED:
             finalize(event.trace, request)  # graded before the finished run is written
+            if notes := engine.take_notes():
+                event.trace.meta[ENGINE_NOTES] = notes
         if recorder is not None:
             recorder(event)
         if on_event is not None:
@@ -117,17 +123,23 @@ def _store(ledger: Ledger, recorder: Any, trace: Trace,
     return recorder.run_id, None
 
 
-def cannot_start(engine: Engine, request: RunRequest) -> str | None:
-    """Why the run cannot start (invalid params, a judge model the app lacks, too large for
-    the model's context), else None."""
+def cannot_start(engine: Engine, request: RunRequest, has_judge: bool = False) -> str | None:
+    """Why the run cannot start (invalid params, a judge model not given, a scorer reading
+    what the engine cannot report, too large for the model's context), else None."""
     strategy = get_strategy(request.strategy)
     try:
         params = strategy.validate(request.params)
     except ParamError as exc:
         return f"Invalid settings: {exc}."
-    if strategy.needs_judge(params):
-        return ("The judge scorer needs a second model, which the app does not load: choose "
-                "another scorer, or use `lab solve --judge-model NAME`.")
+    if strategy.needs_judge(params) and not has_judge:
+        return ("The judge scorer needs a second model: choose a judge model in the sidebar "
+                "(or `lab solve --judge-model NAME`), or another scorer.")
+    for scorer in strategy.scorers_used(params):
+        lacking = sorted(set(get_scorer(scorer).reads) & engine.lacks)
+        if lacking:
+            return (f"The {scorer} scorer reads each token's {', '.join(lacking)}, which "
+                    f"{engine.model_name} does not report (a model server returns only the "
+                    "top log-probabilities): choose another scorer.")
     messages = solve_messages(request.problem, strategy.prompt_style(params))
     prompt = engine.count_tokens(engine.format_prompt(messages))
     per_sequence = strategy.sequence_tokens(params)

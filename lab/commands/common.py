@@ -1,4 +1,5 @@
-"""Helpers shared by the CLI commands: clear one-line errors and opening a model."""
+"""Helpers shared by the CLI commands: clear one-line errors and opening a model (a local
+GGUF, or an OpenAI-compatible server with --engine-url)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 T = TypeVar("T")
+
+engine_url_option = click.option(
+    "--engine-url", "engine_url", multiple=True, metavar="URL",
+    help="An OpenAI-compatible server (llama-server, vLLM, `python -m "
+         "lab.engine.llama_server`) to run against instead of a local model; default: "
+         "LAB_ENGINE_URL. With it, --model names the served model (default: the server's).")
 
 
 def fail(message: str) -> NoReturn:
@@ -30,12 +37,39 @@ def open_engine(model: str | None, **engine_options: Any):  # -> LlamaCppEngine
     one-line message instead of a stack trace."""
     from lab.engine.base import EngineError
     from lab.engine.llamacpp import LlamaCppEngine
+    from lab.engine.openai import is_server_url
     from lab.models import ModelError, resolve_model_path
 
+    if is_server_url(model):
+        return open_server(str(model))
     try:
         path = resolve_model_path(model)
         return LlamaCppEngine(path, **engine_options)
     except (ModelError, EngineError) as exc:
+        fail(str(exc))
+
+
+def engine_urls(given: tuple[str, ...] | list[str]) -> list[str]:
+    """The --engine-url values, else LAB_ENGINE_URL's; each must be an http(s) address."""
+    from lab import config
+    from lab.engine.openai import is_server_url
+
+    urls = list(given) or config.engine_urls()
+    for url in urls:
+        if not is_server_url(url):
+            fail(f"--engine-url takes an http:// or https:// address (got {url!r})")
+    return urls
+
+
+def open_server(url: str, model: str | None = None):  # -> OpenAICompatibleEngine
+    """The model server at `url`, asked what it serves; `model` must be one of its models
+    (by id, or a GGUF path's stem). Ends the command with one line when nothing answers."""
+    from lab.engine.base import EngineError
+    from lab.engine.openai import OpenAICompatibleEngine
+
+    try:
+        return OpenAICompatibleEngine(url, model or "").connect()
+    except EngineError as exc:
         fail(str(exc))
 
 

@@ -16,10 +16,19 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from lab.commands.common import fail, open_engine, print_json, run_cancellable
+from lab.commands.common import (
+    engine_url_option,
+    engine_urls,
+    fail,
+    open_engine,
+    open_server,
+    print_json,
+    run_cancellable,
+)
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
 
 if TYPE_CHECKING:
+    from lab.engine.base import Engine
     from lab.evaluation import Cell, Row, StrategySpec, SweepProgress, SweepResult, SweepSpec
     from lab.store.ledger import Ledger
     from lab.tasks.problem import Problem
@@ -47,6 +56,10 @@ EXIT_INTERRUPTED = 130
 @click.option("--budget", type=int, default=None,
               help=f"Most tokens a run may generate ({BUDGET_MIN}..{BUDGET_MAX}).")
 @click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
+@engine_url_option
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Runs in flight at once, over the --engine-url servers round-robin "
+                   "(default: one per server; a local model runs one at a time).")
 @click.option("--experiment", default=None,
               help="Experiment name (default: one derived from the arguments).")
 @click.option("--reuse-samples/--no-reuse-samples", default=True, show_default=True,
@@ -55,8 +68,8 @@ EXIT_INTERRUPTED = 130
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tuple[str, ...],
              param_items: tuple[str, ...], sweep_items: tuple[str, ...], budget: int | None,
-             model: str | None, experiment: str | None, reuse_samples: bool,
-             as_json: bool) -> None:
+             model: str | None, engine_url: tuple[str, ...], concurrency: int | None,
+             experiment: str | None, reuse_samples: bool, as_json: bool) -> None:
     """Run every (problem, strategy, swept value) cell, store each run in one experiment,
     and print accuracy against compute. Running it again skips the stored cells."""
     from lab.evaluation import build_cells, summarize
@@ -69,16 +82,22 @@ def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tup
     problems = _problems(set_spec, limit)
     cells = _guard(lambda: build_cells(spec, problems))
     _check_no_judge(cells)
-    model_name = _model_name(model)
+    servers = _servers(engine_urls(engine_url), model, concurrency)
+    if servers:
+        _check_servers(servers[0], cells)
+    model_name = servers[0].model_name if servers else _model_name(model)
     experiment = experiment or _default_experiment(set_spec, limit, spec, model_name)
     ledger = _ledger()
     started = time.monotonic()
-    result = _sweep(cells, ledger, experiment, model, model_name)
+    result = _sweep(cells, ledger, experiment, lambda: servers or [open_engine(model)],
+                    model_name)
     rows = _ledger_call(lambda: summarize(ledger, experiment, _ladders(cells)))
     _report(rows, result, experiment, ledger.location, time.monotonic() - started, as_json)
     ledger.close()
     if result is not None and result.interrupted:
-        console.print("interrupted: run the same command again to continue where it stopped")
+        why = f" ({result.reason})" if result.reason and result.reason != "cancelled" else ""
+        console.print(f"interrupted{why}: run the same command again to continue where it "
+                      "stopped", markup=False)
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -181,13 +200,45 @@ def _check_no_judge(cells: Sequence[Cell]) -> None:
              f"({', '.join(judged)}); choose another scorer")
 
 
+def _servers(urls: list[str], model: str | None, concurrency: int | None) -> list[Engine]:
+    """One engine per run in flight, over the servers round-robin (none without a URL)."""
+    if not urls:
+        if concurrency not in (None, 1):
+            fail("--concurrency needs --engine-url: a local model runs one request at a time")
+        return []
+    first = [open_server(url, model) for url in urls]
+    names = {engine.model_name for engine in first}
+    if len(names) > 1:
+        fail(f"the servers serve different models ({', '.join(sorted(names))}); one sweep "
+             "runs one model")
+    count = concurrency or len(urls)
+    return [first[i] if i < len(first) else open_server(urls[i % len(urls)], first[0].model)
+            for i in range(count)]
+
+
+def _check_servers(engine: Engine, cells: Sequence[Cell]) -> None:
+    """Refuse up front a strategy the server cannot run (a scorer reading what it lacks)."""
+    from lab.execution import RunRequest, cannot_start
+
+    seen: set[tuple[str, str]] = set()
+    for cell in cells:
+        key = cell.config.key[:2]
+        if key in seen:
+            continue
+        seen.add(key)
+        request = RunRequest(cell.config.strategy, cell.problem, cell.config.params,
+                             cell.config.budget)
+        if reason := cannot_start(engine, request):
+            fail(f"{cell.config.strategy}: {reason}")
+
+
 def _ladders(cells: Sequence[Cell]) -> dict[str, list[int]]:
     return {c.config.strategy: list(c.config.ladder) for c in cells if c.config.ladder}
 
 
 # -- running -------------------------------------------------------------------------------
-def _sweep(cells: Sequence[Cell], ledger: Ledger, experiment: str, model: str | None,
-           model_name: str) -> SweepResult | None:
+def _sweep(cells: Sequence[Cell], ledger: Ledger, experiment: str,
+           open_engines: Callable[[], list[Engine]], model_name: str) -> SweepResult | None:
     """Run the cells the experiment lacks; None when it had them all."""
     from lab.evaluation import pending_cells, run_sweep
 
@@ -198,18 +249,25 @@ def _sweep(cells: Sequence[Cell], ledger: Ledger, experiment: str, model: str | 
     if len(pending) < len(cells):
         console.print(f"{experiment}: {len(cells) - len(pending)} of {len(cells)} runs "
                       f"stored, {len(pending)} to go")
-    engine = open_engine(model)
+    engines = open_engines()
     try:
         with _progress_bar() as bar:
-            task = bar.add_task(engine.model_name, total=len(cells), stats="")
+            task = bar.add_task(_description(engines), total=len(cells), stats="")
 
             def on_progress(p: SweepProgress) -> None:
                 bar.update(task, completed=p.done, stats=_stats(p))
 
             return _in_worker(lambda cancel: run_sweep(
-                cells, engine, ledger, experiment, on_progress, cancel))
+                cells, engines, ledger, experiment, on_progress, cancel))
     finally:
-        engine.close()
+        for engine in engines:
+            engine.close()
+
+
+def _description(engines: Sequence[Engine]) -> str:
+    if len(engines) == 1:
+        return engines[0].model_name
+    return f"{engines[0].model_name} ×{len(engines)} in flight"
 
 
 def _progress_bar() -> Progress:

@@ -8,7 +8,14 @@ from contextlib import nullcontext
 import click
 from rich.console import Console
 
-from lab.commands.common import fail, open_engine, print_json
+from lab.commands.common import (
+    engine_url_option,
+    engine_urls,
+    fail,
+    open_engine,
+    open_server,
+    print_json,
+)
 from lab.engine.base import EngineError, Generation, SamplingParams
 
 console = Console(stderr=True)
@@ -17,6 +24,7 @@ console = Console(stderr=True)
 @click.command()
 @click.argument("prompt")
 @click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
+@engine_url_option
 @click.option("--n", "n", type=click.IntRange(1, 32), default=1, show_default=True,
               help="Samples, decoded together on the shared prompt.")
 @click.option("--temperature", type=click.FloatRange(0, 5), default=0.7, show_default=True,
@@ -28,11 +36,14 @@ console = Console(stderr=True)
 @click.option("--raw", is_flag=True, help="Send the prompt as is, without the chat template.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print a list of objects: text, tokens, mean logprob, finish reason.")
-def generate(prompt: str, model: str | None, n: int, temperature: float, top_p: float,
-             seed: int, max_tokens: int, stop: tuple[str, ...], raw: bool,
-             as_json: bool) -> None:
+def generate(prompt: str, model: str | None, engine_url: tuple[str, ...], n: int,
+             temperature: float, top_p: float, seed: int, max_tokens: int,
+             stop: tuple[str, ...], raw: bool, as_json: bool) -> None:
     """Sample N completions of PROMPT and print them."""
-    engine = open_engine(model)
+    urls = engine_urls(engine_url)
+    if len(urls) > 1:
+        fail("lab generate samples from one server: give one --engine-url")
+    engine = open_server(urls[0], model) if urls else open_engine(model)
     params = SamplingParams(temperature=temperature, top_p=top_p, seed=seed,
                             max_tokens=max_tokens, stop=stop)
     request = prompt if raw else [{"role": "user", "content": prompt}]
@@ -50,6 +61,8 @@ def generate(prompt: str, model: str | None, n: int, temperature: float, top_p: 
         print()
     else:
         _print_samples(result)
+    for note in engine.take_notes():
+        console.print(f"note: {note}", style="yellow", markup=False)
     console.print(f"[dim]{result.completion_tokens} tokens in {result.wall_s:.1f} s "
                   f"({result.completion_tokens / max(result.generate_s, 1e-9):.1f} tokens/s); "
                   f"prompt {result.prompt_tokens_decoded} tokens decoded[/dim]")

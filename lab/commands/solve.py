@@ -7,7 +7,15 @@ from typing import Any
 import click
 from rich.console import Console
 
-from lab.commands.common import fail, open_engine, print_json, run_cancellable
+from lab.commands.common import (
+    engine_url_option,
+    engine_urls,
+    fail,
+    open_engine,
+    open_server,
+    print_json,
+    run_cancellable,
+)
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
 from lab.tasks.kinds import kind_names
 from lab.tasks.problem import Problem, parse_kind
@@ -26,7 +34,9 @@ MAX_SCORE_LINES = 12
               help=f"Most tokens to generate, model verdicts included ({BUDGET_MIN}.."
                    f"{BUDGET_MAX}; default: no limit).")
 @click.option("--model", default=None, help="Registry name or .gguf path (default: the lab's).")
-@click.option("--judge-model", default=None, help="A second model for the `judge` scorer.")
+@engine_url_option
+@click.option("--judge-model", default=None, help="A second model for the `judge` scorer "
+              "(registry name, .gguf path, or a server's http:// address).")
 @click.option("--problem", "problem_text", default=None, help="Your own question.")
 @click.option("--kind", type=click.Choice(kind_names()), default="number",
               show_default=True, help="The answer kind of --problem.")
@@ -37,9 +47,9 @@ MAX_SCORE_LINES = 12
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--list", "list_only", is_flag=True, help="List strategies and their parameters.")
 def solve(strategy_name: str | None, param_items: tuple[str, ...], budget: int | None,
-          model: str | None, judge_model: str | None, problem_text: str | None, kind: str,
-          gold: str | None, set_spec: str | None, index: int, as_json: bool,
-          list_only: bool) -> None:
+          model: str | None, engine_url: tuple[str, ...], judge_model: str | None,
+          problem_text: str | None, kind: str, gold: str | None, set_spec: str | None,
+          index: int, as_json: bool, list_only: bool) -> None:
     """Run one strategy on one problem: the answer, votes or scores, compute and grade."""
     from lab.strategies.params import check_budget
     from lab.strategies.registry import get_strategy
@@ -58,7 +68,11 @@ def solve(strategy_name: str | None, param_items: tuple[str, ...], budget: int |
     if strategy.needs_judge(params) and not judge_model:
         fail("the judge scorer needs a second model: --judge-model NAME")
     problem = _problem(problem_text, kind, gold, set_spec, index)
-    engine = open_engine(model)
+    urls = engine_urls(engine_url)
+    if len(urls) > 1:
+        fail("lab solve runs against one server: give one --engine-url")
+    engine = open_server(urls[0], model) if urls else open_engine(model)
+    _check_engine(engine, strategy.name, params, budget, problem)
     judge = open_engine(judge_model) if judge_model else None
     trace, run_id = _run(strategy.name, problem, engine, params, budget, judge)
     if as_json:
@@ -67,6 +81,17 @@ def solve(strategy_name: str | None, param_items: tuple[str, ...], budget: int |
         _print(trace, run_id)
     if trace.status == TraceStatus.FAILED:
         fail(f"the run failed: {trace.error}")
+
+
+def _check_engine(engine: Any, strategy: str, params: dict[str, Any], budget: int | None,
+                  problem: Problem) -> None:
+    """Refuse what this engine cannot run (a scorer reading statistics a server lacks)
+    before anything is stored; the judge is checked above."""
+    from lab.execution import RunRequest, cannot_start
+
+    reason = cannot_start(engine, RunRequest(strategy, problem, params, budget), has_judge=True)
+    if reason:
+        fail(reason)
 
 
 def _problem(text: str | None, kind: str, gold: str | None, set_spec: str | None,
@@ -165,6 +190,10 @@ def _print(trace: Trace, run_id: int | None) -> None:
         click.echo(line)
     for line in compute_lines(trace):
         click.echo(line)
+    from lab.execution import ENGINE_NOTES
+
+    for note in trace.meta.get(ENGINE_NOTES, []):
+        click.echo(f"note      {note}")
     status = "" if trace.status == TraceStatus.COMPLETE else f" ({trace.status})"
     click.echo(f"run       #{run_id}{status}")
 

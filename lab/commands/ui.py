@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from lab import config
+from lab.commands.common import engine_urls
 
 APP = config.REPO_ROOT / "app.py"
 HEALTH_PATH = "/_stcore/health"
@@ -29,25 +30,32 @@ READY_TIMEOUT_S = 60.0
 @click.option("--model", default=None, metavar="NAME",
               help="Registry name or .gguf path the app starts with (sets LAB_MODEL; "
                    "default: LAB_MODEL, else the lab's default).")
+@click.option("--engine-url", "engine_url", multiple=True, metavar="URL",
+              help="Run against an OpenAI-compatible model server instead of a local model "
+                   "(sets LAB_ENGINE_URL; repeat it to give a Scaling sweep several servers).")
 @click.option("--port", type=int, default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 shares the lab with your network).")
 @click.option("--headless", is_flag=True,
               help="Do not open a browser window (none opens without a display anyway).")
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
-def ui(model: str | None, port: int, host: str, headless: bool,
+def ui(model: str | None, engine_url: tuple[str, ...], port: int, host: str, headless: bool,
        streamlit_args: tuple[str, ...]) -> None:
     """Start the lab in the browser. Arguments after the options go to `streamlit run`,
     e.g. `lab ui --model smollm2-135m -- --theme.base dark`."""
     env = dict(os.environ)
     if model:
         env["LAB_MODEL"] = _absolute_if_path(model)
+    if engine_url:
+        env["LAB_ENGINE_URL"] = " ".join(engine_urls(engine_url))
     command = streamlit_command(port, host, streamlit_args)
     url = browser_url(host, port)
     open_browser = not headless and has_display()
-    click.echo(f"Inference Scaling Lab on {url}  "
-               f"(model {env.get('LAB_MODEL', config.default_model())}, "
-               f"ledger {config.database_url()})", err=True)
+    servers = env.get("LAB_ENGINE_URL", "").replace(",", " ").split()
+    engine = (f"model server {', '.join(servers)}" if servers else
+              f"model {env.get('LAB_MODEL', config.default_model())}")
+    click.echo(f"Inference Scaling Lab on {url}  ({engine}, ledger {config.database_url()})",
+               err=True)
     click.echo("Opening it in your browser once the server answers." if open_browser else
                "Open that address in your browser.", err=True)
     if open_browser:

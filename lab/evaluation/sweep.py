@@ -6,7 +6,9 @@
     result = run_sweep(cells, engine, ledger, "my-sweep", on_progress=print, cancel=event)
 
 Resumable: a cell whose complete run is already in the experiment is skipped, so calling it
-again after an interruption (Ctrl-C, a crash) runs only the missing cells. With
+again after an interruption (Ctrl-C, a crash, a model server that stopped answering) runs
+only the missing cells. Given several engines (e.g. one per slot of a model server, or
+servers round-robin), it keeps one run in flight on each; the ledger is shared by them. With
 `reuse_samples`, a sweep over `n` of a strategy whose chains can be resampled runs only the
 largest n; the smaller ones are derived from its chains when the experiment is summarized.
 """
@@ -17,7 +19,7 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +110,7 @@ class SweepResult:
     stored: int = 0  # cells skipped because the experiment had them
     failed: int = 0
     interrupted: bool = False
+    reason: str | None = None  # why a run was interrupted (cancelled, server unreachable)
 
 
 ProgressCallback = Callable[[SweepProgress], None]
@@ -180,21 +183,27 @@ def pending_cells(cells: Sequence[Cell], ledger: Ledger, experiment: str,
 
 def run_sweep(
     cells: Sequence[Cell],
-    engine: Engine,
+    engine: Engine | Sequence[Engine],
     ledger: Ledger,
     experiment: str,
     on_progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> SweepResult:
-    """Run the cells the experiment lacks, in order, storing and grading each run. Setting
-    `cancel` stops the running run (stored as interrupted) and the sweep."""
+    """Run the cells the experiment lacks, storing and grading each run: in order on one
+    engine, or with one run in flight on each of several engines (which must serve the same
+    model). Setting `cancel` stops the running runs (stored as interrupted) and the sweep;
+    an interrupted run (a server that stopped answering) stops the sweep too."""
+    engines = [engine] if isinstance(engine, Engine) else list(engine)
+    names = {e.model_name for e in engines}
+    if len(names) != 1:
+        raise ValueError(f"the engines of one sweep must serve one model (got {sorted(names)})")
     progress = SweepProgress(total=len(cells), problems=len({_pid(c) for c in cells}))
     left = Counter(_pid(c) for c in cells)
     result = SweepResult()
     notify = on_progress or (lambda _: None)
     pending = []
     for cell in cells:
-        run_id = stored_run(cell, ledger, experiment, engine.model_name)
+        run_id = stored_run(cell, ledger, experiment, engines[0].model_name)
         if run_id is None:
             pending.append(cell)
         else:
@@ -203,34 +212,95 @@ def run_sweep(
             _cell_done(progress, left, cell)
     result.stored = progress.stored
     notify(progress)
-    for cell in pending:
-        if cancel is not None and cancel.is_set():
-            result.interrupted = True
-            break
-        trace, run_id = _run_cell(cell, engine, ledger, experiment, progress, notify, cancel)
-        result.run_ids.append(run_id)
-        if trace.status == TraceStatus.INTERRUPTED:
-            result.interrupted = True
-            break
-        result.failed += trace.status == TraceStatus.FAILED
-        progress.failed = result.failed
-        _count(progress, trace.correct)
-        _cell_done(progress, left, cell)
-        notify(progress)
+    sweep = _Sweep(ledger, experiment, progress, left, result, notify, cancel)
+    if len(engines) == 1:
+        sweep.work(engines[0], iter(pending))
+    else:
+        sweep.in_parallel(engines, pending)
     return result
+
+
+class _Sweep:
+    """The pending cells of one run_sweep call, taken by one worker per engine; progress and
+    result change under one lock."""
+
+    def __init__(self, ledger: Ledger, experiment: str, progress: SweepProgress,
+                 left: Counter[tuple[str, str]], result: SweepResult, notify: ProgressCallback,
+                 cancel: threading.Event | None):
+        self.ledger, self.experiment = ledger, experiment
+        self.progress, self.left, self.result = progress, left, result
+        self.notify, self.cancel = notify, cancel
+        self.lock = threading.RLock()
+        self.stop = threading.Event()  # no new cell starts
+        self.errors: list[BaseException] = []
+
+    def in_parallel(self, engines: Sequence[Engine], pending: Sequence[Cell]) -> None:
+        cells = iter(pending)
+        workers = [threading.Thread(target=self._guarded, args=(engine, cells),
+                                    name=f"sweep-{i}", daemon=True)
+                   for i, engine in enumerate(engines)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        if self.errors:
+            raise self.errors[0]
+
+    def _guarded(self, engine: Engine, cells: Iterator[Cell]) -> None:
+        try:
+            self.work(engine, cells)
+        except BaseException as exc:  # raised again by in_parallel
+            with self.lock:
+                self.errors.append(exc)
+            self.stop.set()
+
+    def work(self, engine: Engine, cells: Iterator[Cell]) -> None:
+        while True:
+            with self.lock:
+                if self.cancel is not None and self.cancel.is_set():
+                    self._interrupted("cancelled")
+                if self.stop.is_set():
+                    return
+                cell = next(cells, None)
+            if cell is None:
+                return
+            trace, run_id = _run_cell(cell, engine, self.ledger, self.experiment,
+                                      self.progress, self._notify, self.cancel, self.lock)
+            with self.lock:
+                self.result.run_ids.append(run_id)
+                if trace.status == TraceStatus.INTERRUPTED:
+                    self._interrupted(trace.reason or "interrupted")
+                    return
+                self.result.failed += trace.status == TraceStatus.FAILED
+                self.progress.failed = self.result.failed
+                _count(self.progress, trace.correct)
+                _cell_done(self.progress, self.left, cell)
+                self.notify(self.progress)
+
+    def _interrupted(self, reason: str) -> None:
+        self.result.interrupted = True
+        self.result.reason = self.result.reason or reason
+        self.stop.set()
+
+    def _notify(self, progress: SweepProgress) -> None:
+        with self.lock:
+            self.notify(progress)
 
 
 def _run_cell(cell: Cell, engine: Engine, ledger: Ledger, experiment: str,
               progress: SweepProgress, notify: ProgressCallback,
-              cancel: threading.Event | None) -> tuple[Trace, int]:
+              cancel: threading.Event | None, lock: threading.RLock) -> tuple[Trace, int]:
     config = cell.config
-    progress.current = f"{cell.problem.id} · {config.strategy}"
-    tokens_before, last = progress.tokens, [time.monotonic()]
+    with lock:
+        progress.current = f"{cell.problem.id} · {config.strategy}"
+    counted, last = [0], [time.monotonic()]
     started = time.monotonic()
 
     def on_event(event: TraceEvent) -> None:
         if event.kind == EventKind.TOKEN:
-            progress.tokens += 1
+            counted[0] += 1
+            with lock:
+                progress.tokens += 1
             if time.monotonic() - last[0] >= PROGRESS_INTERVAL_S:
                 last[0] = time.monotonic()
                 notify(progress)
@@ -240,10 +310,10 @@ def _run_cell(cell: Cell, engine: Engine, ledger: Ledger, experiment: str,
                          experiment, meta)
     outcome = execute(request, engine, ledger, on_event, cancel)
     trace = outcome.trace
-    # the events counted tokens as they came; the trace's count is the truth
-    progress.tokens = tokens_before + trace.compute.generated_tokens
-    progress.run_s += time.monotonic() - started
-    progress.ran += 1
+    with lock:  # the events counted tokens as they came; the trace's count is the truth
+        progress.tokens += trace.compute.generated_tokens - counted[0]
+        progress.run_s += time.monotonic() - started
+        progress.ran += 1
     if outcome.run_id is None or outcome.save_error:
         raise LedgerError(f"run of {cell.problem.id} not stored: {outcome.save_error}")
     return trace, outcome.run_id

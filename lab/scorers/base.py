@@ -63,6 +63,7 @@ class Scorer(ABC):
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for help texts
     needs: ClassVar[ModelNeed | None] = None  # a model the scorer calls, per candidate
+    reads: ClassVar[frozenset[str]] = frozenset()  # per-token statistics it reads (Engine.lacks)
     order: ClassVar[int] = LAST_ORDER  # lists are in `order`, lowest first
 
     @abstractmethod

@@ -15,6 +15,7 @@ class SelfCertainty(Scorer):
     name = "self-certainty"
     summary = "mean KL(uniform || p) of the next-token distributions"
     order = 30
+    reads = frozenset({"self_certainty"})
 
     def score(self, candidate: Candidate, scoring: Scoring) -> float:
         return self_certainty(candidate.tokens)

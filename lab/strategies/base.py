@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
-from lab.engine.base import Engine, EngineError, SamplingParams
+from lab.engine.base import Engine, EngineError, EngineUnavailable, SamplingParams
 from lab.prompts import PromptStyle
 from lab.scorers import VerifierError
 from lab.strategies.categories import Category
@@ -175,6 +175,9 @@ class Strategy(ABC):
             # means it ran out before there was anything to choose from.
             trace.status = TraceStatus.COMPLETE
             trace.reason = trace.reason or "token budget exhausted before an answer"
+        except EngineUnavailable as exc:  # the model server went away: run it again later
+            trace.status = TraceStatus.INTERRUPTED
+            trace.reason = trace.reason or str(exc)
         except (StrategyError, VerifierError, EngineError) as exc:
             trace.status, trace.error = TraceStatus.FAILED, str(exc)
         except Exception as exc:  # keep what was generated; the error goes in the trace

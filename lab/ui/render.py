@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import plotly.graph_objects as go
 import streamlit as st
 
+from lab.execution import ENGINE_NOTES
 from lab.strategies.registry import find_strategy
 from lab.tasks.problem import Problem
 from lab.trace import VOTE_CORRECT, Node, NodeKind, NodeStatus, Trace, TraceStatus, TraceView
@@ -98,6 +99,8 @@ def outcome(trace: Trace, view: View) -> None:
         st.info(text)
     if trace.reason:
         st.caption(f"Why: {trace.reason}")
+    for note in trace.meta.get(ENGINE_NOTES, []):
+        st.caption(f":material/info: The model server could not give everything asked: {note}.")
 
 
 def problem_box(problem: Problem) -> None:

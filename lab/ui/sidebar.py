@@ -1,5 +1,6 @@
 """The sidebar of every page: the model (known and local ones, load status, size, measured
-speed) and where the run ledger lives."""
+speed, or the model server of LAB_ENGINE_URL), the judge model of the `judge` scorer, and
+where the run ledger lives."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lab.ui import state
 def sidebar() -> None:
     with st.sidebar:
         model_section()
+        judge_section()
         st.divider()
         ledger_section()
 
@@ -21,6 +23,9 @@ def model_section() -> None:
     st.markdown("#### Model")
     if state.overridden():
         st.caption(f"Using the engine `{state.selected_model_name()}` (set by the host).")
+        return
+    if config.engine_urls():
+        _server_facts(state.selected_model_name())
         return
     rows = {row.name: row for row in list_models()}
     names = list(rows)
@@ -64,6 +69,48 @@ def _model_facts(row: LocalModel) -> None:
         st.rerun()
     if state.model_busy():
         st.caption(":material/hourglass_top: The model is busy with a run.")
+
+
+def _server_facts(url: str) -> None:
+    """The model server the app runs against (`lab ui --engine-url`)."""
+    st.caption(f"Runs go to the model server at `{url}` (LAB_ENGINE_URL).")
+    loaded = state.loaded_model(url)
+    if loaded is None:
+        st.caption("not connected yet (connects on the first run)")
+    else:
+        speed = f" · {loaded.tokens_per_s:.0f} tokens/s measured" if loaded.tokens_per_s else ""
+        st.caption(f"connected in {loaded.load_s:.1f} s{speed}")
+    st.caption("A server reports no entropy or self-certainty, returns whole completions "
+               "(a chain stopped early is cut after it is generated) and may not continue a "
+               "prefix; each run's trace notes what it lacked.")
+    if state.model_busy():
+        st.caption(":material/hourglass_top: The model is busy with a run.")
+
+
+NO_JUDGE, JUDGE_URL = "no judge model", "a model server…"
+
+
+def judge_section() -> None:
+    """The second model of the `judge` scorer: a local model or a server's address."""
+    if state.overridden():
+        return
+    with st.expander("Judge model", expanded=bool(st.session_state.get(state.JUDGE_KEY))):
+        present = [row.name for row in list_models() if row.present]
+        choices = [NO_JUDGE, *present, *config.engine_urls(), JUDGE_URL]
+        current = st.session_state.get(state.JUDGE_KEY)
+        index = choices.index(current) if current in choices else (
+            len(choices) - 1 if current else 0)
+        choice = st.selectbox("Judge", choices, index=index, key="sidebar-judge-choice",
+                              label_visibility="collapsed",
+                              help="The model the judge scorer asks to grade each candidate.")
+        if choice == JUDGE_URL:
+            url = st.text_input("Server address", key="sidebar-judge-url",
+                                placeholder="http://127.0.0.1:8080")
+            st.session_state[state.JUDGE_KEY] = url.strip() or None
+        else:
+            st.session_state[state.JUDGE_KEY] = None if choice == NO_JUDGE else choice
+        st.caption("Used by runs whose scorer is `judge`; loaded in the worker on the first "
+                   "such run.")
 
 
 def ledger_section() -> None:

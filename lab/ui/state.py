@@ -19,6 +19,7 @@ import streamlit as st
 
 from lab import config
 from lab.engine.base import Engine
+from lab.engine.openai import is_server_url
 from lab.execution import RunRequest, cannot_start
 from lab.models import REGISTRY, ModelError, check_gguf, pull, resolve_model_path
 from lab.store.errors import LedgerError
@@ -29,6 +30,7 @@ from lab.worker.protocol import ModelInfo
 from lab.worker.server import EngineFactory
 
 MODEL_KEY = "model"  # the sidebar's model choice in st.session_state
+JUDGE_KEY = "judge"  # the sidebar's judge model choice (None: no judge)
 LEDGER_BUSY_S = 10.0  # how long a ledger write waits for a lock before the page says so
 
 
@@ -96,7 +98,10 @@ def start_runs(specs: list[RunRequest], page: str) -> Batch | None:
     name = selected_model_name()
     if not model_available(name) or ledger_or_error() is None:
         return None
-    return worker().submit_runs(name, specs, page)
+    judge = selected_judge()
+    if judge is not None and not model_available(judge):
+        return None
+    return worker().submit_runs(name, specs, page, judge)
 
 
 def running_batch(page: str) -> Batch | None:
@@ -115,7 +120,7 @@ def start_sweep(experiment: str, cells: list) -> WorkerSweep | None:
 def model_available(name: str) -> bool:
     """Whether the model can be handed to the worker; if not, say why (with a download
     button for a registry model that is not downloaded)."""
-    if _worker_factory is not None:  # the factory makes the engine (tests, demos)
+    if _worker_factory is not None or is_server_url(name):  # the worker connects or builds it
         return True
     try:
         path = resolve_model_path(name)
@@ -146,9 +151,20 @@ def overridden() -> bool:
 
 
 def selected_model_name() -> str:
+    """The engine's name, the model server's address (LAB_ENGINE_URL; the first of several),
+    or the sidebar's model choice."""
     if _override is not None:
         return _override.name
+    urls = config.engine_urls()
+    if urls:
+        return urls[0]
     return str(st.session_state.get(MODEL_KEY) or config.default_model())
+
+
+def selected_judge() -> str | None:
+    """The sidebar's judge model (a name, a path or a server's address), if one is chosen."""
+    judge = st.session_state.get(JUDGE_KEY)
+    return str(judge).strip() or None if judge else None
 
 
 def loaded_model(name: str) -> LoadedModel | ModelInfo | None:

@@ -146,11 +146,14 @@ class WorkerClient:
         self.last_death: str | None = None  # the sentence about the last worker that died
 
     # -- jobs ---------------------------------------------------------------------------
-    def submit_runs(self, model: str, specs: Sequence[RunRequest], page: str) -> WorkerBatch:
+    def submit_runs(self, model: str, specs: Sequence[RunRequest], page: str,
+                    judge: str | None = None) -> WorkerBatch:
+        """Run `specs` on `model` (a name, a path or a server's URL), one after another; `judge`
+        names the second model of the judge scorer (loaded by the worker when a run needs it)."""
         batch = WorkerBatch(self, self._new_id(), specs, page)
         for run in batch.runs:
             run.phase = "waiting" if self.busy else "queued"
-        self._submit(batch, ("runs", batch.id, model, list(specs)))
+        self._submit(batch, ("runs", batch.id, model, list(specs), judge))
         return batch
 
     def submit_sweep(self, model: str, experiment: str, cells: list[Cell]) -> WorkerSweep:

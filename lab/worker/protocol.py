@@ -1,7 +1,8 @@
 """What the page's process and the worker say to each other, and the trace deltas.
 
 Messages are tuples `(kind, job_id, *payload)` pickled over a multiprocessing Connection.
-To the worker: ("runs", job, model, [RunRequest]), ("sweep", job, model, experiment, [Cell]),
+To the worker: ("runs", job, model, [RunRequest], judge model | None), ("sweep", job, model,
+experiment, [Cell]),
 ("cancel", job), ("status", 0), ("stop", 0).
 From the worker: ("model", job, ModelInfo | None, error | None), ("refused", job, [reason]),
 ("phase", job, index, phase), ("delta", job, index, TraceDelta), ("run", job, index,

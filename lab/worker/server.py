@@ -79,6 +79,7 @@ class Worker:
         self.live: _Live | None = None
         self.engine: Engine | None = None
         self.model: ModelInfo | None = None
+        self.judge: tuple[str, Engine] | None = None  # the judge model's name and engine
         self.stopping = threading.Event()
         self.ledger: Any = None
 
@@ -91,9 +92,10 @@ class Worker:
                 self._do(job)
         finally:
             self.stopping.set()
-            if self.engine is not None:
-                with contextlib.suppress(Exception):
-                    self.engine.close()
+            for engine in (self.engine, self.judge[1] if self.judge else None):
+                if engine is not None:
+                    with contextlib.suppress(Exception):
+                        engine.close()
 
     def _read(self) -> None:
         try:
@@ -190,7 +192,13 @@ class Worker:
         from lab.execution import RunRequest, cannot_start
 
         requests: list[RunRequest] = list(job.payload[0])
-        reasons = [cannot_start(engine, request) for request in requests]
+        judge_name: str | None = job.payload[1] if len(job.payload) > 1 else None
+        reasons = [cannot_start(engine, request, has_judge=bool(judge_name))
+                   for request in requests]
+        judge = self._judge(judge_name, requests) if not any(reasons) else None
+        if isinstance(judge, str):  # the judge model could not be loaded
+            reasons = [judge] * len(requests)
+            judge = None
         self.send("refused", job.id, reasons)
         if any(reasons):
             self.send("done", job.id, None, None)
@@ -200,10 +208,32 @@ class Worker:
                 self.send("phase", job.id, index, "skipped")
                 continue
             self.send("phase", job.id, index, "running")
-            self.send("run", job.id, index, self._run_one(job, index, request, engine))
+            self.send("run", job.id, index, self._run_one(job, index, request, engine, judge))
         self.send("done", job.id, None, None)
 
-    def _run_one(self, job: _Job, index: int, request: Any, engine: Engine) -> RunResult:
+    def _judge(self, name: str | None, requests: list[Any]) -> Engine | str | None:
+        """The judge engine when a request needs one (loaded once, kept while the same judge
+        is asked for), or why it could not be loaded."""
+        from lab.strategies.registry import get_strategy
+
+        needed = any(get_strategy(r.strategy).needs_judge(get_strategy(r.strategy).validate(
+            r.params)) for r in requests)
+        if name is None or not needed:
+            return None
+        if self.judge is not None and self.judge[0] == name:
+            return self.judge[1]
+        if self.judge is not None:
+            with contextlib.suppress(Exception):
+                self.judge[1].close()
+            self.judge = None
+        try:
+            self.judge = (name, self.factory(name))
+        except Exception as exc:  # a missing model or an unreachable server: said in the page
+            return f"The judge model {name} could not be loaded: {exc}"
+        return self.judge[1]
+
+    def _run_one(self, job: _Job, index: int, request: Any, engine: Engine,
+                 judge: Engine | None = None) -> RunResult:
         from lab.execution import execute
         from lab.strategies.params import ParamError
         from lab.trace import EventKind
@@ -217,7 +247,7 @@ class Worker:
                 live.tracker.touch(event.node, whole=event.kind == EventKind.NODE_UPDATED)
 
         try:
-            outcome = execute(request, engine, self._ledger(), on_event, job.cancel)
+            outcome = execute(request, engine, self._ledger(), on_event, job.cancel, judge)
         except ParamError as exc:
             return RunResult(None, None, None, str(exc))
         finally:
@@ -229,10 +259,21 @@ class Worker:
         from lab.evaluation import run_sweep
 
         experiment, cells = job.payload
-        result = run_sweep(cells, engine, self._ledger(), experiment,
+        result = run_sweep(cells, self._sweep_engines(job.model, engine), self._ledger(),
+                           experiment,
                            on_progress=lambda p: self.send("progress", job.id, p),
                            cancel=job.cancel)
         self.send("done", job.id, result, None)
+
+    def _sweep_engines(self, model: str, engine: Engine) -> list[Engine]:
+        """A model server listed in LAB_ENGINE_URL with others: one run in flight on each
+        (they must serve the same model); anything else runs on the one engine."""
+        from lab import config
+
+        urls = config.engine_urls()
+        if model not in urls or len(urls) < 2:
+            return [engine]
+        return [engine, *(self.factory(url) for url in urls if url != model)]
 
     def _ledger(self) -> Any:
         """The ledger, opened on the first run (the environment names it)."""
@@ -246,8 +287,12 @@ class Worker:
 
 # -- loading ----------------------------------------------------------------------------
 def load_engine(name: str) -> Engine:
-    """The registry model or GGUF path `name` on llama.cpp (threads: LAB_THREADS, else every
-    core, as for `lab solve`)."""
+    """The model server at `name` (an http(s) address), else the registry model or GGUF path
+    `name` on llama.cpp (threads: LAB_THREADS, else every core, as for `lab solve`)."""
+    from lab.engine.openai import OpenAICompatibleEngine, is_server_url
+
+    if is_server_url(name):
+        return OpenAICompatibleEngine(name).connect()
     from lab.engine.llamacpp import LlamaCppEngine
     from lab.models import resolve_model_path
 
