@@ -230,8 +230,15 @@ strategies_tab, oracle_tab, pages_tab, when_tab = st.tabs(
     ["Strategies", "Vote against a perfect verifier", "Reading Compare and Scaling",
      "Which strategy when"])
 with strategies_tab:
-    for position, found in enumerate(sections()):
-        strategy_card(found, position)
+    model = state.selected_model_name()
+    found = sections(model)
+    measured_with = sorted({s.measured.model for s in found if s.measured is not None})
+    if measured_with and model not in measured_with:
+        st.info(f"The demonstrations were measured with {', '.join(measured_with)}, not "
+                f"`{model}`: the effects may not show with it. `nice -n 10 python "
+                f"scripts/find_demos.py --model {model}` measures its own.")
+    for position, section in enumerate(found):
+        strategy_card(section, position)
 with oracle_tab:
     oracle_gap()
 with pages_tab:

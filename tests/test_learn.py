@@ -20,6 +20,7 @@ from lab.ui.presets import (
     DEMOS,
     Measured,
     Preset,
+    demos_for,
     expectation,
     load_demos,
     sections,
@@ -109,8 +110,9 @@ def test_a_missing_or_broken_demos_file_leaves_learn_working(tmp_path: Path):
     broken = tmp_path / "demos.json"
     broken.write_text("{not json")
     assert load_demos(MODEL, broken) == {}
-    broken.write_text(json.dumps({"models": {"other": {"sections": {}}}}))
+    broken.write_text(json.dumps({"models": {"other": {"sections": {"cot": RECORD}}}}))
     assert load_demos(MODEL, broken) == {}
+    assert demos_for(MODEL, broken)["cot"].model == "other"  # another model's, named
 
 
 # -- the page (AppTest, scripted model) -------------------------------------------------------

@@ -65,7 +65,7 @@ class Section:
 def sections(model: str | None = None) -> list[Section]:
     """One section per category of the registered strategies, in strategy order; a preset
     opens the problem measured for `model` (default: the lab's default model)."""
-    demos = load_demos(model or config.default_model())
+    demos = demos_for(model or config.default_model())
     found = []
     for category, strategies in categories():
         with_demo = [s for s in strategies if s.demo is not None]
@@ -79,6 +79,19 @@ def sections(model: str | None = None) -> list[Section]:
         found.append(Section(category, tuple(s.name for s in strategies),
                              with_measured(preset, measured), measured))
     return found
+
+
+def demos_for(model: str, path: Path = DEMOS) -> dict[str, Measured]:
+    """The demos measured with `model`, else those of the first model measured (the problems
+    likely show the effect with a similar model; each sentence names the model measured)."""
+    found = load_demos(model, path)
+    if found:
+        return found
+    try:
+        measured = list(json.loads(path.read_text())["models"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return load_demos(measured[0], path) if measured else {}
 
 
 def load_demos(model: str, path: Path = DEMOS) -> dict[str, Measured]:
