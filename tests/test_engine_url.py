@@ -145,3 +145,32 @@ def test_the_app_worker_runs_on_the_server_with_a_judge_from_a_server(server, sm
         assert client.model is not None and client.model.name == server.url
     finally:
         client.close()
+
+
+def test_the_app_runs_on_the_server_with_the_sidebars_judge(server, monkeypatch):
+    from test_app_support import open_app, texts
+
+    from lab.ui import state
+
+    monkeypatch.setenv("LAB_ENGINE_URL", server.url)
+    try:
+        at = open_app()
+        assert any(server.url in c for c in texts(at.sidebar.caption))
+        assert server.url in at.selectbox(key="sidebar-judge-choice").options
+        # AppTest draws the sidebar on the first run only (st.navigation): set what the
+        # sidebar's judge choice sets
+        at.session_state[state.JUDGE_KEY] = server.url
+        at.selectbox(key="pg.strategy").set_value("best-of-n").run()
+        for name, value in (("n", 2), ("max_tokens", 16)):
+            at.number_input(key=f"pg.best-of-n.{name}").set_value(value)
+        at.selectbox(key="pg.best-of-n.scorer").set_value("judge")
+        at.checkbox(key="pg.best-of-n.cut_votes").check()
+        at.button(key="pg.run").click().run()
+        assert not at.error, texts(at.error)
+        batch = at.session_state["pg.batch"]
+        assert batch.wait(300)
+        run = batch.runs[0]
+        assert run.error is None, run.error
+        assert [n for n in run.trace.nodes if "judge" in n.scores]
+    finally:
+        state.close_workers()
