@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.ui import state
+from lab.ui.advice import advice_panel
 from lab.ui.controls import (
     budget_input,
     param_controls,
@@ -37,6 +38,8 @@ with budget_column:
     st.markdown("##### Budget")
     budget = budget_input("pg")
     params |= param_controls(strategy, "pg", names=strategy.knobs)
+
+advice_panel(problem)
 
 batch = st.session_state.get(BATCH) or state.running_batch("pg")
 if batch is not None:  # a reloaded page or a second tab reattaches to a running run

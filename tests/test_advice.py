@@ -171,3 +171,11 @@ def test_the_sweep_of_the_problems_own_set_is_preferred(engine, ledger):
     assert choose_sweep(ledger, MODEL, problem("Easy", 0)) == EXPERIMENT
     other = Problem("x", "Easy other", "18", source="arith")
     assert choose_sweep(ledger, MODEL, other) == EXPERIMENT  # the only one there is
+
+
+def test_a_probe_asked_another_way_than_the_sweep_is_flagged(engine, ledger):
+    store_sweep(engine, ledger)
+    sweep, probe = probe_of(engine, ledger, problem("Easy", 9))
+    assert sweep.system_prompt and not advise(probe, sweep).notes
+    sweep.system_prompt = "Please reason step by step."
+    assert "another prompt" in advise(probe, sweep).notes[0]

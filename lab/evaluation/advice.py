@@ -140,6 +140,7 @@ class StoredSweep:
     options: list[Option]
     problems: list[StoredProblem]
     probe_n: int = PROBE_N
+    system_prompt: str | None = None  # how the voter's runs were asked (None: no system)
 
     def probe_request(self, problem: Problem) -> RunRequest:
         """The probe: the voter with the stored settings and seed, n = probe_n."""
@@ -238,6 +239,7 @@ def _read_voter(ledger: Ledger, sweep: StoredSweep,
         Option(f"{sweep.voter} n={k}", f"{sweep.voter} n={k}", sweep.voter,
                strategy.with_n(sweep.voter_params, k)) for k in ks]
     problems: dict[str, StoredProblem] = {}
+    sweep.system_prompt = system_prompt(traces[0]) if traces else None
     for run, trace in zip(runs, traces, strict=True):
         if trace.problem.gold is None:
             continue
@@ -254,6 +256,17 @@ def _read_voter(ledger: Ledger, sweep: StoredSweep,
             stored.tokens[option.key] = trace.compute.all_generated * min(1.0, share)
         problems[run.problem_id] = stored
     return problems
+
+
+def system_prompt(trace: Trace) -> str | None:
+    """The system message the run's solving prompt began with."""
+    for node in trace.nodes:
+        if node.kind == NodeKind.PROMPT:
+            messages = node.meta.get("messages") or []
+            if messages and messages[0].get("role") == "system":
+                return str(messages[0].get("content"))
+            return None
+    return None
 
 
 def _probe_vote_right(trace: Trace, chains: Sequence[Chain], probe_n: int) -> float:
@@ -346,6 +359,7 @@ class Advice:
     chosen: Prediction | None = None
     why: str = ""
     missing: str | None = None  # why there is no advice, and what to run
+    notes: list[str] = field(default_factory=list)  # caveats the reader should see
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -368,6 +382,10 @@ def advise(probe: Trace, sweep: StoredSweep | None, problem_set: str | None = No
                           f"{sweep_hint(problem_set, model)}.")
         return advice
     advice.experiment, advice.problem_set = sweep.experiment, sweep.problem_set
+    if system_prompt(probe) != sweep.system_prompt:
+        advice.notes.append("The probe was asked with another prompt than the stored sweep's "
+                            "runs (the lab's prompts changed since): its reading is only "
+                            "comparable roughly; store a new sweep to compare exactly.")
     similar = [p for p in sweep.problems if p.difficulty.level == difficulty.level]
     advice.similar, advice.stored = len(similar), len(sweep.problems)
     if len(similar) < MIN_SIMILAR:
