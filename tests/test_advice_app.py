@@ -4,7 +4,8 @@ every option's prediction are shown; without a stored sweep the panel says what 
 
 from __future__ import annotations
 
-from test_app_support import TIMEOUT_S, open_app, texts
+import pytest
+from test_app_support import TIMEOUT_S, answer_18, open_app, scripted_engine, texts
 
 from lab import config
 from lab.engine.scripted import ScriptedEngine
@@ -12,7 +13,16 @@ from lab.evaluation import SweepSpec, build_cells, run_sweep
 from lab.evaluation.sweep import StrategySpec
 from lab.store.ledger import Ledger
 from lab.tasks.datasets import load_set
-from lab.ui.advice import PROBE
+from lab.ui import state
+from lab.ui.advice import PROBE, stored_model_name
+
+
+@pytest.fixture
+def worker_engine():
+    state.use_worker_engines(scripted_engine)
+    yield
+    state.close_workers()
+    state.use_worker_engines(None)
 
 
 def store_sweep(engine: ScriptedEngine) -> None:
@@ -61,3 +71,13 @@ def test_without_a_stored_sweep_the_panel_says_what_to_run(scripted: ScriptedEng
     assert "lab eval --set arith --limit 30 -s cot -s self-consistency" in notes
     assert any(m.label == "Agreement" for m in at.metric)
     assert not at.success
+
+
+def test_the_probe_goes_through_the_run_worker(worker_engine: None):
+    """In the app the probe is a run of the worker process; the sweep is looked up under the
+    name the chosen model's runs are stored under (its file's stem)."""
+    store_sweep(ScriptedEngine(answer_18, model_name=stored_model_name()))
+    at = open_app("playground")
+    started = probe(at)
+    assert state.worker().alive and started["batch"].runs[0].run_id is not None
+    assert any("predicted accuracy" in s for s in texts(at.success))
