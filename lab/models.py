@@ -50,6 +50,8 @@ class KnownModel:
     hub: HubSource
     pypi: PyPISource | None = None
     notes: str = ""
+    # How this family is asked to solve (lab.prompts.PROMPT_FORMATS); measured, see README.
+    prompt_format: str = "lab"
 
 
 REGISTRY: dict[str, KnownModel] = {
@@ -162,6 +164,16 @@ def resolve_model_path(name_or_path: str | None) -> Path:
         raise ModelError(f"model {name!r} is not downloaded yet: run `lab models pull {name}`")
     choices = ", ".join(r.name for r in list_models())
     raise ModelError(f"unknown model {name!r}; known: {choices} (or give a path to a .gguf)")
+
+
+def prompt_format_for(path: Path) -> str:
+    """The prompt format of a model file: `LAB_PROMPT_FORMAT` when set, else the registry's
+    for a known file, else the lab's own."""
+    chosen = os.environ.get("LAB_PROMPT_FORMAT", "").strip()
+    if chosen:
+        return chosen
+    known = next((m for m in REGISTRY.values() if m.filename == Path(path).name), None)
+    return known.prompt_format if known else "lab"
 
 
 def known_model(name: str) -> KnownModel:

@@ -17,6 +17,13 @@ from lab.tasks.problem import Problem
 PromptStyle = Literal["direct", "cot", "steps"]
 STEP_SEPARATOR = "\n\n"
 SYSTEM = "You are a careful problem solver."
+# How a model family is asked to solve (the registry says which, lab.models.prompt_format_for):
+# "lab": the lab's system prompt, the task and "The answer is X." as the last line;
+# "boxed": Qwen's math prompt, the task alone, the answer in \boxed{} (step-by-step styles).
+PROMPT_FORMATS = ("lab", "boxed")
+BOXED_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+_STEPS = ("Solve it in short steps. Write each step as one short paragraph and put a blank "
+          "line between steps.")
 YES, NO = "Yes", "No"
 GRADES = tuple(str(d) for d in range(10))  # a judge grades 0 (wrong) .. 9 (correct)
 
@@ -42,13 +49,20 @@ def task_text(problem: Problem) -> str:
     return kind_of(problem).task_text(problem)
 
 
-def solve_messages(problem: Problem, style: PromptStyle = "cot") -> list[ChatMessage]:
-    """Ask for a solution: the answer only, step by step, or in blank-line separated steps."""
+def solve_messages(problem: Problem, style: PromptStyle = "cot",
+                   fmt: str = "lab") -> list[ChatMessage]:
+    """Ask for a solution: the answer only, step by step, or in blank-line separated steps,
+    in the model family's prompt format (a direct answer is always asked the lab's way)."""
+    if fmt not in PROMPT_FORMATS:
+        raise ValueError(f"unknown prompt format {fmt!r}; known: {', '.join(PROMPT_FORMATS)}")
+    if fmt == "boxed" and style != "direct":
+        steps = f"\n\n{_STEPS}" if style == "steps" else ""
+        return [{"role": "system", "content": BOXED_SYSTEM},
+                {"role": "user", "content": f"{task_text(problem)}{steps}"}]
     how = {
         "direct": "Give only the final answer, with no explanation.",
         "cot": "Think step by step.",
-        "steps": "Solve it in short steps. Write each step as one short paragraph and put a "
-                 "blank line between steps.",
+        "steps": _STEPS,
     }[style]
     return _chat(f"{task_text(problem)}\n\n{how} {answer_instruction(problem)}")
 

@@ -157,6 +157,9 @@ class Engine(ABC):
     """One loaded model. Implementations serialise requests: concurrent callers queue."""
 
     model_name: str = "model"
+    # How the model's family is asked to solve (a name in lab.prompts.PROMPT_FORMATS), set by
+    # whoever loads the model from the registry; the engine only carries it.
+    prompt_format: str = "lab"
     # Per-token statistics this engine cannot report ("entropy", "self_certainty",
     # "token_ids"): a run whose scorer reads one is refused before it starts.
     lacks: frozenset[str] = frozenset()

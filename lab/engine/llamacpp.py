@@ -92,12 +92,16 @@ class LlamaCppEngine(Engine):
     def __init__(self, model_path: str | Path, **options: object):
         super().__init__()
         self._lock = TurnLock()  # one engine computing on this machine at a time
-        from lab.models import check_gguf  # late: keeps the engine importable on its own
+        from lab.models import (  # late: keeps the engine importable on its own
+            check_gguf,
+            prompt_format_for,
+        )
 
         self.path = Path(model_path)
         check_gguf(self.path)
         self.options = EngineOptions(**options)  # type: ignore[arg-type]
         self.model_name = self.path.stem
+        self.prompt_format = prompt_format_for(self.path)
         _init_backend()
         self._model = self._load_model()
         self._vocab = ll.llama_model_get_vocab(self._model)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.prompts import PromptStyle, solve_messages
+from lab.prompts import PromptStyle
 from lab.scorers import SCORERS
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy
@@ -62,7 +62,7 @@ class BeamSearch(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, "steps")
+        messages = ctx.solve_messages("steps")
         root = ctx.add_prompt(messages, style="steps")
         beams: list[Node] = []
         note = f"{p['depth']} steps"

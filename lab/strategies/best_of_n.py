@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.prompts import solve_messages
 from lab.scorers import SCORERS
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy, sampling
@@ -62,7 +61,7 @@ class BestOfN(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, p["prompt"])
+        messages = ctx.solve_messages(p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
         verdicts = ctx.verdict_cost(p["scorer"]) * (1 + p["refine_rounds"])  # draft, revisions
         n = ctx.affordable(p["n"], verdicts)

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.engine.base import ChatMessage, Token
-from lab.prompts import solve_messages
 from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.categories import Category
 from lab.strategies.context import BudgetExhausted, RunContext
@@ -111,7 +110,7 @@ class BudgetForcing(Strategy):
         return params["max_tokens"] + params["answer_tokens"] + forced
 
     def solve(self, ctx: RunContext) -> None:
-        messages = solve_messages(ctx.problem, "cot")
+        messages = ctx.solve_messages("cot")
         root = ctx.add_prompt(messages, style="cot")
         budget = thinking_budget(ctx)
         last, written, ended = think(ctx, messages, root, budget)

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.engine.base import Token
-from lab.prompts import solve_messages
 from lab.scorers import SlidingWindow, lowest_window_mean, token_confidence
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy, sampling
@@ -84,7 +83,7 @@ class ConfidenceVote(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, p["prompt"])
+        messages = ctx.solve_messages(p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
         chains: list[Node] = []
         note = ""

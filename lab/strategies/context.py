@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lab.engine.base import (
+    ChatMessage,
     Completion,
     Engine,
     Generation,
@@ -24,6 +25,7 @@ from lab.engine.base import (
     SamplingParams,
     Token,
 )
+from lab.prompts import PromptStyle, solve_messages
 from lab.scorers import VERDICT_TOKENS, Candidate, ModelCall, Scoring, Verdict, get_scorer
 from lab.trace import (
     CUT,
@@ -70,6 +72,8 @@ class RunContext:
         self._on_event = on_event
         self._next_seed = trace.seed
         self._start = time.perf_counter()
+        self.prompt_format = getattr(engine, "prompt_format", "lab")
+        trace.meta.setdefault("prompt_format", self.prompt_format)
         self.scoring = Scoring(trace.problem, engine, judge, on_call=self._record_call,
                                before_call=self._before_verdict)
 
@@ -90,6 +94,10 @@ class RunContext:
             setattr(node, name, value)
         self.emit(EventKind.NODE_UPDATED, node)
         return node
+
+    def solve_messages(self, style: PromptStyle = "cot") -> list[ChatMessage]:
+        """The solving prompt for this problem, in the model family's prompt format."""
+        return solve_messages(self.problem, style, self.prompt_format)
 
     def add_prompt(self, prompt: Prompt, parent: Node | None = None, **meta: Any) -> Node:
         """A prompt node holding the text the model sees (chat messages kept in meta)."""

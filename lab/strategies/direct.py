@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lab.prompts import PromptStyle, solve_messages
+from lab.prompts import PromptStyle
 from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
 from lab.strategies.context import RunContext
@@ -12,7 +12,7 @@ from lab.trace import TraceView
 
 def single_chain(ctx: RunContext, style: PromptStyle) -> None:
     """Ask once with the given prompt style; the chain's answer is the final answer."""
-    messages = solve_messages(ctx.problem, style)
+    messages = ctx.solve_messages(style)
     root = ctx.add_prompt(messages, style=style)
     cap = ctx.token_cap(ctx.params["max_tokens"])
     [chain] = ctx.sample(messages, [root], sampling(ctx.params, cap))

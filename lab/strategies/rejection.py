@@ -6,7 +6,6 @@ never chosen, unless `cut_votes`."""
 
 from __future__ import annotations
 
-from lab.prompts import solve_messages
 from lab.scorers import VERIFIERS
 from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
@@ -45,7 +44,7 @@ class Rejection(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, p["prompt"])
+        messages = ctx.solve_messages(p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
         samples: list[Node] = []
         note = ""

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from lab.prompts import solve_messages
 from lab.scorers import SCORERS
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy, sampling
@@ -84,7 +83,7 @@ class SelfConsistency(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, p["prompt"])
+        messages = ctx.solve_messages(p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
         chains, note = draw_in_batches(ctx, messages, root, p["n"], p["batch"],
                                        p["early_stop"])

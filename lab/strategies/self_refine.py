@@ -13,7 +13,6 @@ from lab.prompts import (
     critique_is_clean,
     critique_messages,
     revision_messages,
-    solve_messages,
 )
 from lab.scorers import SCORERS
 from lab.strategies import categories
@@ -95,7 +94,7 @@ class SelfRefine(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, "cot")
+        messages = ctx.solve_messages("cot")
         root = ctx.add_prompt(messages, style="cot")
         cap = ctx.token_cap(p["max_tokens"], verdicts=ctx.verdict_cost(p["scorer"]))
         [draft] = ctx.sample(messages, [root], sampling(p, cap))

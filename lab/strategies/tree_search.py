@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from lab.prompts import STEP_SEPARATOR, PromptStyle, solve_messages
+from lab.prompts import STEP_SEPARATOR, PromptStyle
 from lab.scorers import SCORERS, Candidate
 from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
@@ -71,7 +71,7 @@ class TreeSearch(Strategy):
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
-        messages = solve_messages(ctx.problem, "steps")
+        messages = ctx.solve_messages("steps")
         root = ctx.add_prompt(messages, style="steps")
         root.meta.update(visits=0, value=0.0, value_sum=0.0, depth=0,
                          open=p["search"] == "best-first")
