@@ -1,0 +1,69 @@
+"""scripts/find_demos.py, the search for Learn's demonstrations: which seeds it runs, what it
+keeps, and the record it writes (on a scripted model: the logic, not the model)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+from lab.engine.scripted import ScriptedEngine, ScriptedRequest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "find_demos.py"
+spec = importlib.util.spec_from_file_location("find_demos", SCRIPT)
+find_demos = importlib.util.module_from_spec(spec)
+sys.modules["find_demos"] = find_demos  # dataclasses look their module up
+spec.loader.exec_module(find_demos)  # type: ignore[union-attr]
+
+
+def seeds_run(outcomes: list[bool], need: int = 3) -> list[int]:
+    trial = find_demos.Trial("p", "1", "0")
+    for seed in find_demos._seeds_while_possible([0, 1, 2, 3, 4], need, trial):
+        trial.seeds.append(seed)
+        trial.correct.append(outcomes[seed])
+    return trial.seeds
+
+
+def test_seeds_stop_once_the_effect_cannot_hold_or_at_a_first_miss():
+    assert seeds_run([True] * 5) == [0, 1, 2, 3, 4]
+    assert seeds_run([False, True, True, True, True]) == [0]  # the cheap screen
+    assert seeds_run([True, False, False, False, True]) == [0, 1, 2, 3]  # 3 misses: no 3 of 5
+    assert seeds_run([True, False, True, False, True]) == [0, 1, 2, 3, 4]
+
+
+def test_a_trial_summary_names_the_answer_and_the_seed_it_held_on():
+    trial = find_demos.Trial("arith-0008", "18", "14", seeds=[0, 1000, 2000],
+                             answers=["18", "12", "18"], correct=[True, False, True],
+                             tokens=[100, 200, 300])
+    summary = trial.summary()
+    assert (summary["held"], summary["runs"], summary["answer"], summary["seed"]) == (
+        2, 3, "18", 0)
+    assert summary["wrong_answers"] == ["12"] and summary["mean_tokens"] == 200
+
+
+def test_temperature_zero_strategies_run_once():
+    assert find_demos.deterministic("cot", {"max_tokens": 256})
+    assert find_demos.deterministic("self-refine", {"rounds": 1})
+    assert not find_demos.deterministic("self-consistency", {"n": 8})
+
+
+def program_right_prose_wrong(request: ScriptedRequest) -> str:
+    if "```" in request.prompt or "program" in request.prompt.lower():
+        return "print(55 + 12)\n```"
+    return "The answer is 60."
+
+
+def test_measure_keeps_a_problem_where_the_strategy_beats_greedy(tmp_path: Path):
+    runner = find_demos.Runner(ScriptedEngine(program_right_prose_wrong), float("inf"))
+    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=2)
+    plan = find_demos.Plan("program", order="easiest")
+    record = find_demos.measure(plan, runner, args)
+    found = record["found"][0]
+    assert found["problem"] == "digits-0001" and found["baseline_answer"] == "60"
+    assert found["held"] == 3 and found["answer"] == "67" and record["tried"] == []
+    out = tmp_path / "demos.json"
+    find_demos._write(out, "scripted", {"sections": {"program": record}})
+    find_demos._write(out, "other", {"sections": {}})  # another model's entry is kept
+    assert set(json.loads(out.read_text())["models"]) == {"scripted", "other"}
