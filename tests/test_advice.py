@@ -98,6 +98,8 @@ def test_the_probe_reads_like_the_stored_runs_first_chains(engine, ledger):
     assert len(engine.calls[-1].seeds) == 4  # one batched call
     stored_trace = ledger.load_trace(stored.id)
     assert difficulty_of(probe) == difficulty_of(stored_trace, 4)
+    read = next(p for p in sweep.problems if p.problem_id == "split-1")
+    assert read.probe_tokens == probe.compute.all_generated
     assert [n.text for n in first_chains(probe)] == [
         n.text for n in first_chains(stored_trace, 4)]
 

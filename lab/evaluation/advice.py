@@ -126,6 +126,7 @@ class Option:
 class StoredProblem:
     problem_id: str
     difficulty: Difficulty  # as the probe would have read it
+    probe_tokens: int = 0  # what the probe would have generated (its first chains' tokens)
     chance: dict[str, float] = field(default_factory=dict)  # option key -> chance right
     tokens: dict[str, float] = field(default_factory=dict)  # option key -> generated tokens
 
@@ -141,6 +142,11 @@ class StoredSweep:
     problems: list[StoredProblem]
     probe_n: int = PROBE_N
     system_prompt: str | None = None  # how the voter's runs were asked (None: no system)
+
+    @property
+    def probe_tokens(self) -> float:
+        """The probe's mean cost on the stored problems (generated tokens)."""
+        return sum(p.probe_tokens for p in self.problems) / max(1, len(self.problems))
 
     def probe_request(self, problem: Problem) -> RunRequest:
         """The probe: the voter with the stored settings and seed, n = probe_n."""
@@ -243,7 +249,8 @@ def _read_voter(ledger: Ledger, sweep: StoredSweep,
     for run, trace in zip(runs, traces, strict=True):
         if trace.problem.gold is None:
             continue
-        stored = StoredProblem(run.problem_id, difficulty_of(trace, sweep.probe_n))
+        probe_tokens = sum(len(n.tokens) for n in first_chains(trace, sweep.probe_n))
+        stored = StoredProblem(run.problem_id, difficulty_of(trace, sweep.probe_n), probe_tokens)
         chains = chains_of(trace)
         stored.chance[PROBE_OPTION] = _probe_vote_right(trace, chains, sweep.probe_n)
         stored.tokens[PROBE_OPTION] = 0.0
@@ -386,6 +393,14 @@ def advise(probe: Trace, sweep: StoredSweep | None, problem_set: str | None = No
         advice.notes.append("The probe was asked with another prompt than the stored sweep's "
                             "runs (the lab's prompts changed since): its reading is only "
                             "comparable roughly; store a new sweep to compare exactly.")
+    return predict(advice, sweep, tolerance)
+
+
+def predict(advice: Advice, sweep: StoredSweep, tolerance: float = TOLERANCE) -> Advice:
+    """Fill in the predictions and the advised option for `advice.difficulty` (the part of
+    `advise` after the probe; `bench/advice.py` calls it with stored readings)."""
+    difficulty = advice.difficulty
+    advice.experiment, advice.problem_set = sweep.experiment, sweep.problem_set
     similar = [p for p in sweep.problems if p.difficulty.level == difficulty.level]
     advice.similar, advice.stored = len(similar), len(sweep.problems)
     if len(similar) < MIN_SIMILAR:
