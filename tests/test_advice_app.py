@@ -46,6 +46,7 @@ def test_the_panel_probes_and_advises_from_the_stored_sweep(scripted: ScriptedEn
     store_sweep(scripted)
     at = open_app("playground")
     assert at.selectbox(key="pg.advice.sweep").value == "app-sweep"
+    assert any("The probe: self-consistency n=4" in c for c in texts(at.caption))
     calls_before = len(scripted.calls)
     started = probe(at)
     run = started["batch"].runs[0]

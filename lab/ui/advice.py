@@ -48,6 +48,8 @@ def advice_panel(problem: Problem | None) -> None:
                    "and predicts each strategy's accuracy and cost from the lab's own stored "
                    "sweep on problems that read alike.")
         experiment = _sweep_choice(ledger.location, model, problem)
+        if experiment is not None:
+            _probe_cost(experiment, model)
         if st.button("Probe this problem", icon=":material/troubleshoot:",
                      key="pg-advice-probe", disabled=_probing()):
             _start_probe(problem, model, experiment)
@@ -82,6 +84,19 @@ def _sweep_choice(location: str, model: str, problem: Problem) -> str | None:
     return st.selectbox("Stored sweep", names, key=SWEEP_KEY,
                         help="The experiment (`lab eval`) whose problems the probe is "
                              "compared with; the probe uses its voter's settings and seed.")
+
+
+def _probe_cost(experiment: str, model: str) -> None:
+    try:
+        sweep = _sweep(experiment, model)
+    except AdviceError as exc:
+        st.error(str(exc))
+        return
+    settings = ", ".join(f"{k}={sweep.voter_params[k]}" for k in ("temperature", "max_tokens",
+                                                                   "seed")
+                         if k in sweep.voter_params)
+    st.caption(f"The probe: {sweep.voter} n={sweep.probe_n} ({settings}, as the sweep ran it), "
+               f"about {sweep.probe_tokens:,.0f} generated tokens on the sweep's problems.")
 
 
 @st.cache_data(ttl=FIND_TTL_S, show_spinner=False)
