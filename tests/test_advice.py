@@ -173,6 +173,9 @@ def test_the_sweep_of_the_problems_own_set_is_preferred(engine, ledger):
     assert choose_sweep(ledger, MODEL, problem("Easy", 0)) == EXPERIMENT
     other = Problem("x", "Easy other", "18", source="arith")
     assert choose_sweep(ledger, MODEL, other) == EXPERIMENT  # the only one there is
+    spec = SweepSpec([StrategySpec("self-consistency", {"n": 4, "max_tokens": 40})])
+    run_sweep(build_cells(spec, [problem("Easy", 7)]), engine, ledger, "newer-but-smaller")
+    assert choose_sweep(ledger, MODEL, problem("Easy", 0)) == EXPERIMENT  # 8 problems, not 1
 
 
 def test_a_probe_asked_another_way_than_the_sweep_is_flagged(engine, ledger):

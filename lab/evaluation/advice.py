@@ -158,18 +158,19 @@ class StoredSweep:
 
 def find_sweeps(ledger: Ledger, model: str, probe_n: int = PROBE_N) -> list[tuple[str, str]]:
     """(experiment, problem set) of the stored sweeps that can bin problems for `model`: those
-    with complete runs of a resampled voting strategy of n >= probe_n; newest first."""
-    found: dict[tuple[str, str], None] = {}
-    for run in ledger.list_runs(model=model, status=str(TraceStatus.COMPLETE)):
+    with complete runs of a resampled voting strategy of n >= probe_n; the most problems
+    first, then the newest."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for run in ledger.list_runs(model=model, status=str(TraceStatus.COMPLETE)):  # newest first
         if run.experiment and _can_probe(run, probe_n):
-            found.setdefault((run.experiment, run.problem_set), None)
-    return list(found)
+            found.setdefault((run.experiment, run.problem_set), set()).add(run.problem_id)
+    return sorted(found, key=lambda key: -len(found[key]))  # stable: newest first on a tie
 
 
 def choose_sweep(ledger: Ledger, model: str, problem: Problem, experiment: str | None = None,
                  probe_n: int = PROBE_N) -> str | None:
-    """The experiment to advise from: the one named (AdviceError if it cannot serve), else
-    the newest usable sweep of the problem's own set, else the newest of any; None if none."""
+    """The experiment to advise from: the one named (AdviceError if it does not exist), else
+    the largest usable sweep of the problem's own set, else the largest of any; None if none."""
     if experiment is not None:
         if ledger.experiment_id(experiment, create=False) is None:
             raise AdviceError(f"no experiment named {experiment!r} in {ledger.location}")
