@@ -110,3 +110,49 @@ def test_direct_cannot_read_it(smollm_engine, problems: list[Problem]):
     trace = run_strategy("direct", problem, smollm_engine)
     assert trace.status == TraceStatus.FAILED and "does not fit the context" in trace.error
     assert trace.compute.generated_tokens == 0
+
+
+# -- the easy tier ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def easy_problems() -> list[Problem]:
+    return load_set("longctx-easy")
+
+
+def easy_answer_from_text(question: str, rows: list[dict]) -> int:
+    if m := re.fullmatch(r"How many orders have (city|product|status)=(\w+)\?", question):
+        return sum(1 for r in rows if r[m[1]] == m[2])
+    if m := re.fullmatch(r"What is the (price|qty) of order (\d{5})\?", question):
+        [value] = [r[m[1]] for r in rows if r["number"] == m[2]]  # exactly one such order
+        return value
+    raise AssertionError(question)
+
+
+def test_easy_gold_answers_agree_with_reading_the_documents(easy_problems: list[Problem]):
+    assert len(easy_problems) == 20
+    assert {p.metadata["qtype"] for p in easy_problems} == set(longctx.EASY_QUESTION_TYPES)
+    for index, problem in enumerate(easy_problems, 1):
+        assert problem.id == f"longctx-easy-{index:03d}" and problem.source == "longctx-easy"
+        assert longctx.tier(problem) == "easy" and problem.metadata["tier"] == "easy"
+        rows = read_log(longctx.document(problem))
+        assert len(rows) == problem.metadata["context"]["records"]
+        query = problem.metadata["query"]
+        assert problem.question.endswith(query)
+        assert easy_answer_from_text(query, rows) == int(problem.gold), problem.id
+
+
+def test_the_easy_tier_is_a_few_contexts_long_and_easier_than_the_hard_one(
+        easy_problems: list[Problem], problems: list[Problem]):
+    for problem in easy_problems:
+        chars = len(longctx.document(problem))
+        assert chars == problem.metadata["context_chars"]
+        assert 55_000 < chars < 100_000  # about 2.5 characters a token: 3-4 times 8,192 tokens
+    assert max(p.difficulty for p in easy_problems) < min(p.difficulty for p in problems)
+    assert all(longctx.tier(p) == "hard" and "tier" not in p.metadata for p in problems)
+
+
+def test_easy_generation_is_deterministic_and_the_stored_set_is_current():
+    assert longctx.generate_easy(5, seed=5) == longctx.generate_easy(5, seed=5)
+    assert longctx.generate_easy(5, seed=5) != longctx.generate_easy(5, seed=6)
+    assert longctx.generate_easy(5, seed=5) == load_set("longctx-easy", limit=5)
+    stored = (config.data_dir() / "longctx-easy.jsonl").read_text(encoding="utf-8")
+    assert stored == to_jsonl(builtin_problems("longctx-easy")), "run `lab problems build`"

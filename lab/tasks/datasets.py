@@ -78,6 +78,11 @@ BUILTIN_SETS = {
             "Counts, sums and lookups over order logs far longer than the model's context.",
             lambda: longctx.generate(20, seed=5),
         ),
+        BuiltinSet(
+            "longctx-easy",
+            "One count or one lookup over an order log a few times the model's context.",
+            lambda: longctx.generate_easy(20, seed=5),
+        ),
     )
 }
 

@@ -9,6 +9,12 @@ count, and `document(problem)` rebuilds it exactly. The question itself stays sh
 stored set is a few kilobytes). Each question needs the whole log: a count, a sum, a maximum,
 or several needles looked up by order number. Answers are integers, checked exactly.
 
+Two tiers: the hard one (set `longctx`, 1,800 to 2,600 orders, 20 problems) asks for
+combinations (two fields at once, sums, three needles); the easy one (set `longctx-easy`,
+600 to 900 orders, about three times the default 8,192-token context) asks one thing: a
+count over a single field or the price or qty of one order, so a learner sees the recursive
+strategy work before the hard tier. `metadata["tier"]` is "easy" for the easy tier only.
+
 `recursive` reads the document as its REPL context (`attached_context`); `with_document`
 gives the whole log inline to strategies that read everything at once, to show that it does
 not fit.
@@ -65,21 +71,44 @@ def generate(count: int, seed: int, records: tuple[int, int] = (1800, 2600)) -> 
     return problems
 
 
-def make_problem(index: int, qtype: str, log_seed: int, size: int) -> Problem:
+def generate_easy(count: int, seed: int, records: tuple[int, int] = (600, 900)) -> list[Problem]:
+    """`count` easy-tier problems (one count or one lookup each) cycling through
+    EASY_QUESTION_TYPES; each log has between records[0] and records[1] orders."""
+    problems = []
+    for index in range(count):
+        rng = random.Random(f"longctx-easy:{seed}:{index}")
+        size = rng.randint(*records)
+        qtype = EASY_QUESTION_TYPES[index % len(EASY_QUESTION_TYPES)]
+        problems.append(make_problem(index + 1, qtype, rng.randrange(1 << 30), size,
+                                     tier="easy"))
+    return problems
+
+
+def make_problem(index: int, qtype: str, log_seed: int, size: int,
+                 tier: str = "hard") -> Problem:
     orders = make_orders(log_seed, size)
     query, answer = QUESTIONS[qtype](random.Random(f"longctx-question:{log_seed}"), orders)
     chars = len(render(orders))
+    metadata = {"context": {"generator": GENERATOR, "seed": log_seed, "records": size},
+                "query": query, "qtype": qtype, "context_chars": chars}
+    name = "longctx" if tier == "hard" else f"longctx-{tier}"
+    if tier != "hard":  # the hard tier's records stay as they were first stored
+        metadata["tier"] = tier
     return Problem(
-        id=f"longctx-{index:03d}",
+        id=f"{name}-{index:03d}",
         question=f"The context is an order log of {size:,} orders ({chars:,} characters). "
                  f"{query}",
         gold=str(answer),
         kind=AnswerKind.NUMBER,
-        source="longctx",
+        source=name,
         difficulty=DIFFICULTY[qtype],
-        metadata={"context": {"generator": GENERATOR, "seed": log_seed, "records": size},
-                  "query": query, "qtype": qtype, "context_chars": chars},
+        metadata=metadata,
     )
+
+
+def tier(problem: Problem) -> str:
+    """"easy" or "hard": which tier of longctx a problem belongs to."""
+    return str(problem.metadata.get("tier", "hard"))
 
 
 # -- the document ---------------------------------------------------------------------------
@@ -151,10 +180,44 @@ def _customer(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
     return f"How many orders did customer={customer} place?", answer
 
 
+# the easy tier: one field to count, or one order to look up
+def _count_city(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
+    city = rng.choice(CITIES)
+    return f"How many orders have city={city}?", sum(1 for o in orders if o.city == city)
+
+
+def _count_product(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
+    product = rng.choice(PRODUCTS)
+    answer = sum(1 for o in orders if o.product == product)
+    return f"How many orders have product={product}?", answer
+
+
+def _count_status(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
+    status = rng.choice(STATUSES)
+    answer = sum(1 for o in orders if o.status == status)
+    return f"How many orders have status={status}?", answer
+
+
+def _lookup_price(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
+    order = rng.choice(orders)
+    return f"What is the price of order {order.number:05d}?", order.price
+
+
+def _lookup_qty(rng: random.Random, orders: list[Order]) -> tuple[str, int]:
+    order = rng.choice(orders)
+    return f"What is the qty of order {order.number:05d}?", order.qty
+
+
 QUESTIONS: dict[str, Callable[[random.Random, list[Order]], tuple[str, int]]] = {
     "count": _count, "sum": _sum, "needles": _needles, "max": _max, "customer": _customer,
+    "count-city": _count_city, "lookup-price": _lookup_price,
+    "count-product": _count_product, "lookup-qty": _lookup_qty, "count-status": _count_status,
 }
-DIFFICULTY = {"count": 0.6, "sum": 0.6, "needles": 0.4, "max": 0.5, "customer": 0.7}
+EASY_QUESTION_TYPES = ("count-city", "lookup-price", "count-product", "lookup-qty",
+                       "count-status")
+DIFFICULTY = {"count": 0.6, "sum": 0.6, "needles": 0.4, "max": 0.5, "customer": 0.7,
+              "count-city": 0.3, "lookup-price": 0.2, "count-product": 0.3,
+              "lookup-qty": 0.2, "count-status": 0.3}  # higher is harder
 
 
 # -- checking -------------------------------------------------------------------------------
