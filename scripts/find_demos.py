@@ -111,14 +111,15 @@ class Trial:
 class Runner:
     """Runs strategies on one engine, caching the deterministic baselines, within a deadline."""
 
-    def __init__(self, engine: Engine, deadline: float):
+    def __init__(self, engine: Engine, deadline: float, cpu_limit_s: float = float("inf")):
         self.engine = engine
-        self.deadline = deadline
+        self.deadline = deadline  # monotonic wall time
+        self.cpu_limit_s = cpu_limit_s  # CPU seconds of this process, every thread's
         self.baselines: dict[tuple[str, str], tuple[str | None, bool]] = {}
         self.runs = 0
 
     def out_of_time(self) -> bool:
-        return time.monotonic() > self.deadline
+        return time.monotonic() > self.deadline or time.process_time() > self.cpu_limit_s
 
     def run(self, strategy: str, problem: Problem, params: dict[str, Any]) -> tuple[
             str | None, bool, int]:
@@ -176,6 +177,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace) -> dict[str, A
         base_answer, base_ok = runner.baseline(plan, problem)
         if base_ok:
             baseline_right += 1
+            print(f"  {problem.id}: {plan.baseline[0]} is right already", flush=True)
             continue
         trial = Trial(problem.id, problem.gold, base_answer)
         for seed in _seeds_while_possible(seeds, need, trial):
@@ -218,33 +220,44 @@ def main() -> None:
     parser.add_argument("--tries", type=int, default=4,
                         help="problems (baseline wrong) tried per section before giving up")
     parser.add_argument("--minutes", type=float, default=45.0, help="time limit in all")
+    parser.add_argument("--cpu-minutes", type=float, default=None,
+                        help="CPU time limit (all threads); on a machine whose engine lock is "
+                             "shared, waiting for a turn costs no CPU")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
     wanted = [s for s in args.sections.split(",") if s]
     plans = [p for p in PLANS if not wanted or p.strategy in wanted]
     started = time.monotonic()
-    runner = Runner(LlamaCppEngine(resolve_model_path(args.model)), started + args.minutes * 60)
-    entry = {"measured": date.today().isoformat(), "cpu": _cpu(),
-             "command": " ".join(["scripts/find_demos.py", *sys.argv[1:]]),
-             "seconds": 0, "sections": {}}
+    cpu_limit_s = args.cpu_minutes * 60 if args.cpu_minutes is not None else float("inf")
+    runner = Runner(LlamaCppEngine(resolve_model_path(args.model)), started + args.minutes * 60,
+                    cpu_limit_s)
+    command = " ".join(["scripts/find_demos.py", *sys.argv[1:]])
     for plan in plans:
         if runner.out_of_time():
-            entry["sections"][plan.strategy] = {"note": "not measured: out of time",
-                                                "found": [], "tried": []}
-            continue
-        print(f"{plan.strategy}: {plan.expect}", flush=True)
-        entry["sections"][plan.strategy] = measure(plan, runner, args)
-        entry["seconds"] = round(time.monotonic() - started)
-        entry["runs"] = runner.runs
-        _write(args.out, args.model, entry)  # after every section: a cut run keeps its part
+            record: dict[str, Any] = {"note": "not measured: out of time", "found": [],
+                                      "tried": []}
+        else:
+            print(f"{plan.strategy}: {plan.expect}", flush=True)
+            record = measure(plan, runner, args)
+        record |= {"measured": date.today().isoformat(), "command": command}
+        # after every section: a cut run keeps what it measured
+        _write(args.out, args.model, {plan.strategy: record},
+               {"command": command, "seconds": round(time.monotonic() - started),
+                "cpu_seconds": round(time.process_time()), "runs": runner.runs,
+                "cpu": _cpu()})
     runner.engine.close()
-    print(f"wrote {args.out} ({entry['seconds']} s, {runner.runs} runs)")
+    print(f"wrote {args.out} ({round(time.monotonic() - started)} s, {runner.runs} runs)")
 
 
-def _write(out: Path, model: str, entry: dict[str, Any]) -> None:
+def _write(out: Path, model: str, sections: dict[str, Any], session: dict[str, Any]) -> None:
+    """Merge the sections into the model's entry (other sections and models are kept) and
+    record this invocation's cost (replacing its own earlier record)."""
     data = json.loads(out.read_text()) if out.exists() else {}
-    data.setdefault("models", {})[model] = entry
+    entry = data.setdefault("models", {}).setdefault(model, {})
+    entry.setdefault("sections", {}).update(sections)
+    sessions = [s for s in entry.get("sessions", []) if s.get("command") != session["command"]]
+    entry["sessions"] = [*sessions, session]
     out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 

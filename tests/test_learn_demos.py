@@ -64,6 +64,10 @@ def test_measure_keeps_a_problem_where_the_strategy_beats_greedy(tmp_path: Path)
     assert found["problem"] == "digits-0001" and found["baseline_answer"] == "60"
     assert found["held"] == 3 and found["answer"] == "67" and record["tried"] == []
     out = tmp_path / "demos.json"
-    find_demos._write(out, "scripted", {"sections": {"program": record}})
-    find_demos._write(out, "other", {"sections": {}})  # another model's entry is kept
-    assert set(json.loads(out.read_text())["models"]) == {"scripted", "other"}
+    find_demos._write(out, "scripted", {"program": record}, {"command": "a"})
+    find_demos._write(out, "scripted", {"cot": {"note": "x"}}, {"command": "b"})
+    find_demos._write(out, "other", {}, {"command": "a"})  # another model's entry is kept
+    data = json.loads(out.read_text())["models"]
+    assert set(data) == {"scripted", "other"}
+    assert set(data["scripted"]["sections"]) == {"program", "cot"}
+    assert [s["command"] for s in data["scripted"]["sessions"]] == ["a", "b"]

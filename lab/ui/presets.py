@@ -102,7 +102,8 @@ def load_demos(model: str, path: Path = DEMOS) -> dict[str, Measured]:
         entry = data["models"][model]
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-    return {name: Measured(name, model, record, str(entry.get("measured", "")))
+    return {name: Measured(name, model, record,
+                           str(record.get("measured") or entry.get("measured", "")))
             for name, record in (entry.get("sections") or {}).items()}
 
 
