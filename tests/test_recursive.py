@@ -12,8 +12,15 @@ from pathlib import Path
 import pytest
 
 from lab.engine.scripted import ScriptedEngine, ScriptedRequest
+from lab.sandbox import TurnResult
 from lab.strategies import run_strategy
-from lab.strategies.recursive import conversation, extract_code
+from lab.strategies.recursive import (
+    WORKED_EXAMPLES,
+    conversation,
+    extract_code,
+    feedback,
+    printed_value,
+)
 from lab.tasks import longctx
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem
@@ -71,8 +78,8 @@ def count_lines(request: str) -> str:
 
 def good_model(request: ScriptedRequest) -> str:
     if ROOT in request.prompt:
-        question = re.search(r"Question: (.*)", request.prompt)[1]
-        turn = request.prompt.count("<|assistant|>")  # earlier replies + the open one
+        question = re.findall(r"Question: (.*)", request.prompt)[-1]  # after the examples
+        turn = request.prompt.count("<|assistant|>") - len(WORKED_EXAMPLES)
         return block(solution(question, turn))
     return count_lines(request.prompt)
 
@@ -138,7 +145,7 @@ def test_a_nested_repl_at_depth_two():
     product = re.search(r"product=(\w+)", problem.question)[1]
 
     def respond(request: ScriptedRequest) -> str:
-        question = re.search(r"Question: (.*)", request.prompt)[1]
+        question = re.findall(r"Question: (.*)", request.prompt)[-1]
         if question.startswith("Total qty"):  # the nested REPL, over half of the log
             return block(f"import re\nfinal(sum(int(q) for q in re.findall("
                          f"r'product={product}; qty=(\\d+);', context)))")
@@ -153,6 +160,84 @@ def test_a_nested_repl_at_depth_two():
     assert len(outer) == 2 and all(n.answer for n in outer)
     inner_turns = conversation(trace)[0]["subcalls"][0]["turns"]
     assert inner_turns and inner_turns[0]["depth"] == 2 and inner_turns[0]["final"]
+
+
+# -- the root prompt's worked examples ----------------------------------------------------------
+TICKETS = "".join(f"ticket {n:05d}: user=u{n % 7}; team={('red', 'blue', 'green')[n % 3]}; "
+                  f"hours={n % 9 + 1}\n" for n in range(1, 1200))
+EASY = load_set("longctx-easy")
+SLICES, COUNT, LOOKUP = (code for _, _, code in WORKED_EXAMPLES)
+
+
+def test_the_worked_examples_are_earlier_turns_of_the_chat():
+    engine = ScriptedEngine(good_model, n_ctx=32_768)
+    run_strategy("recursive", PROBLEMS[0], engine)
+    prompt = engine.requests[0].prompt
+    assert prompt.count("<|assistant|>") == 1 + len(WORKED_EXAMPLES)
+    assert all(f"Question: {question}" in prompt for question, _, _ in WORKED_EXAMPLES)
+    assert COUNT in prompt and LOOKUP in prompt and "size = 6000" in prompt
+    assert prompt.rindex("Question: ") > prompt.index(LOOKUP)  # the real question comes last
+
+
+def test_the_worked_examples_run_and_answer_right():
+    """Each example's code, run as a reply on a text of the shape it was written for."""
+    assert all(code.count("final(") == 1 for _, _, code in WORKED_EXAMPLES)
+    tickets = Problem(id="t", question=TICKETS)
+    red = sum(1 for n in range(1, 1200) if n % 3 == 0)
+    assert solve(tickets, block(COUNT)).final_answer == str(red)
+    assert solve(tickets, block(LOOKUP)).final_answer == str(427 % 9 + 1)
+    letters = Problem(id="l", question="Dear mayor, the buses in Oslo are late. " * 400)
+    slices = SLICES.format(piece_chars=6000)
+    trace = solve(letters, lambda r: block(slices) if ROOT in r.prompt else " Oslo\n")
+    subcalls = nodes(trace, NodeKind.SUBCALL)
+    assert trace.final_answer == "Oslo" and len(subcalls) == -(-16_000 // 6000)
+    assert all(len(s.meta["prompt"]) < 6200 for s in subcalls)  # one slice each
+
+
+def copy_the_examples(request: ScriptedRequest) -> str:
+    """A model that answers an easy question by copying the worked example for its kind of
+    question from the prompt and changing only the names in it."""
+    question = re.findall(r"Question: (.*)", request.prompt)[-1]
+    assert COUNT in request.prompt and LOOKUP in request.prompt
+    if m := re.fullmatch(r"How many orders have (\w+=\w+)\?", question):
+        return block(COUNT.replace("team=red", m[1]))
+    if m := re.fullmatch(r"What is the (\w+) of order (\d+)\?", question):
+        return block(LOOKUP.replace("ticket 00427", f"order {m[2]}").replace("hours", m[1]))
+    raise AssertionError(question)
+
+
+def test_copying_the_worked_examples_solves_the_easy_tier():
+    assert len(EASY) == 20
+    for problem in EASY:
+        trace = solve(problem, copy_the_examples)
+        assert longctx.check(problem, trace.final_answer), (problem.id, trace.final_answer)
+        assert trace.meta["turns"] == 1 and trace.reason == "final() was called in turn 1"
+
+
+def test_a_printed_answer_is_offered_back_as_a_final_block():
+    """The 0.5B model printed the right count turn after turn; the feedback now shows the
+    final() block to write, and a model that copies it ends the run."""
+    problem = EASY[0]
+
+    def respond(request: ScriptedRequest) -> str:
+        if request.prompt.count("<|assistant|>") == 1 + len(WORKED_EXAMPLES):
+            return block(f"print(sum(1 for line in context.splitlines() if "
+                         f"'{problem.metadata['query'][20:-1]}' in line))")
+        return block(extract_code(request.prompt.split("<|user|>")[-1]))
+
+    trace = solve(problem, respond)
+    assert trace.final_answer == problem.gold and trace.meta["turns"] == 2
+
+
+def test_printed_value():
+    assert printed_value(TurnResult(output="87\n")) == "87"
+    assert printed_value(TurnResult(output="Oslo")) == "Oslo"
+    assert printed_value(TurnResult(output="87\n", error="NameError")) is None
+    assert printed_value(TurnResult(output="1 2\n3")) is None
+    assert printed_value(TurnResult(output="x" * 41)) is None
+    assert printed_value(None) is None and printed_value(TurnResult()) is None
+    assert "final('87')" in feedback(TurnResult(output="87\n"), 3)
+    assert "final(" not in feedback(TurnResult(output="a\nb"), 3).split("turn(s) left")[0]
 
 
 # -- limits -----------------------------------------------------------------------------------

@@ -236,6 +236,42 @@ class _Run:
 
 
 # -- prompts ------------------------------------------------------------------------------------
+# Worked examples, given as earlier turns of the chat (question, how the text is described, the
+# reply): the small coder models copy the reply whose question and text look most like theirs
+# (the free-text one first, so that the last ones, nearest the question, are the log ones),
+# and each reply ends with final(value) in the same block (without it they print the answer
+# turn after turn). {piece_chars} is filled in.
+WORKED_EXAMPLES: tuple[tuple[str, str, str], ...] = (
+    ("Which city do the letters complain about most?",
+     "`context` holds 96,310 characters in 1,204 lines. It begins:\n"
+     "Dear mayor, the buses were late again this week and nobody told us why.\n...",
+     "size = {piece_chars}  # read it in slices the model can take\n"
+     "pieces = [context[i:i + size] for i in range(0, len(context), size)]\n"
+     "replies = llm_batch(['Which city does this text complain about most? Reply with the "
+     "city only.\\n\\n' + piece for piece in pieces])\n"
+     "print(replies)\n"
+     "from collections import Counter\n"
+     "final(Counter(reply.strip() for reply in replies).most_common(1)[0][0])"),
+    ("How many tickets have team=red?",
+     "`context` holds 412,530 characters in 4,096 lines. It begins:\n"
+     "ticket 00001: user=Ada Berg; team=blue; hours=3; state=open\n"
+     "ticket 00002: user=Li Wong; team=red; hours=7; state=closed\n...",
+     "lines = context.splitlines()\n"
+     "hits = [line for line in lines if 'team=red' in line]\n"
+     "print(len(lines), len(hits), hits[:2])\n"
+     "final(len(hits))"),
+    ("What is the hours of ticket 00427?",
+     "`context` holds 208,114 characters in 2,077 lines. It begins:\n"
+     "ticket 00001: user=Ada Berg; team=blue; hours=3; state=open\n"
+     "ticket 00002: user=Li Wong; team=red; hours=7; state=closed\n...",
+     "import re\n"
+     "line = [line for line in context.splitlines() if line.startswith('ticket 00427:')][0]\n"
+     "print(line)\n"
+     "final(int(re.search(r'hours=(\\d+)', line).group(1)))"),
+)
+FIRST_ASK = "Write one ```python code block that computes the answer and calls final(value)."
+
+
 def opening_messages(question: str, context: str, depth: int, params: dict[str, Any],
                      piece_chars: int) -> list[ChatMessage]:
     nested = ("\n- call llm(prompt, context=piece) to hand a long piece to a helper that "
@@ -245,21 +281,27 @@ def opening_messages(question: str, context: str, depth: int, params: dict[str, 
         "the Python variable `context` (a str). Reply with exactly one ```python code block "
         "per turn; you will see what it prints.\nIn the code you can:\n"
         "- search and slice `context` with plain Python (str methods, re, collections; only "
-        "the standard library, no files or network);\n"
+        "the standard library, no files or network): when the text has a fixed format, "
+        "compute the answer with code;\n"
         f"- call llm(prompt) to ask a language model about a piece of at most {piece_chars} "
         "characters (put the piece in the prompt); it returns the answer as a str. "
         "llm_batch(prompts) asks several and returns a list;"
         f"{nested}\n- call final(value) with the answer itself, e.g. final(42) or "
-        "final(len(hits)), as soon as you know it: that ends the task.\n"
+        "final(len(hits)), in the same block that computes it: that ends the task.\n"
         f"Variables persist between turns. Output is cut to {OUTPUT_CHARS} characters, so "
-        "print counts and short excerpts, never the whole text.\n\nExample turn:\n"
-        "```python\nlines = context.splitlines()\n"
-        "hits = [line for line in lines if 'color=red;' in line]\n"
-        "print(len(lines), len(hits), hits[:2])\n```"
+        "print counts and short excerpts, never the whole text. The first turns below are "
+        "worked examples over other texts."
     )
-    return [{"role": "system", "content": system},
-            {"role": "user", "content": f"Question: {question}\n\n{describe(context)}\n\n"
-                                        "Write your first ```python code block."}]
+    messages: list[ChatMessage] = [{"role": "system", "content": system}]
+    for example_question, description, code in WORKED_EXAMPLES:
+        code = code.format(piece_chars=min(piece_chars, 6000))
+        messages += [{"role": "user", "content": first_ask(example_question, description)},
+                     {"role": "assistant", "content": f"```python\n{code}\n```"}]
+    return [*messages, {"role": "user", "content": first_ask(question, describe(context))}]
+
+
+def first_ask(question: str, description: str) -> str:
+    return f"Question: {question}\n\n{description}\n\n{FIRST_ASK}"
 
 
 def describe(context: str) -> str:
@@ -280,9 +322,24 @@ def feedback(result: TurnResult | None, turns_left: int) -> str:
             parts.append(f"Error:\n{result.error.rstrip()}")
         if result.state_lost:
             parts.append("The sandbox was restarted: variables from earlier turns are gone.")
+    value = printed_value(result)
+    if value is not None:  # the small models print the answer turn after turn otherwise
+        parts.append(f"If {value} answers the question, reply with:\n```python\n"
+                     f"final({value!r})\n```")
     parts.append(f"{turns_left} turn(s) left. Call final(value) with the answer itself, "
                  "e.g. final(len(hits)), as soon as you know it.")
     return "\n\n".join(parts)
+
+
+def printed_value(result: TurnResult | None) -> str | None:
+    """What the turn printed when it is one short value (a number or a few words) and the
+    code ran without an error: the likely answer."""
+    if result is None or result.error:
+        return None
+    text = result.output.strip()
+    if not text or "\n" in text or len(text) > 40:
+        return None
+    return text
 
 
 def extract_code(text: str) -> str | None:
