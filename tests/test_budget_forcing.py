@@ -178,6 +178,8 @@ def test_the_playground_draws_each_segment_ending_in_its_forced_wait():
     finally:
         state.use_engine(None)
     assert batch.runs[0].trace.final_answer == "18" and batch.runs[0].trace.meta["waits"] == 1
-    assert sum(m.startswith("**Chain ") for m in texts(at.markdown)) == 2
+    titles = [m for m in texts(at.markdown) if m.startswith(("**Segment ", "**Answer", "**Chain"))]
+    assert [t.split("**")[1] for t in titles] == ["Segment 1", "Segment 2"]  # one chain
     panels = " ".join(str(e.proto) for e in at.get("html"))
     assert "Add them:" in panels and "Wait," in panels and "The answer is" in panels
+    assert any("then forced: Wait," in c for c in texts(at.caption))

@@ -225,5 +225,6 @@ def test_the_playground_draws_each_program_with_its_output_and_the_votes():
     assert batch.runs[0].trace.final_answer == "18" and batch.runs[0].run_id is not None
     assert sum(m.startswith("**Chain ") for m in texts(at.markdown)) == 3
     assert "##### Votes" in texts(at.markdown)
-    panels = " ".join(str(e.proto) for e in at.get("html"))
-    assert "print(18)" in panels and "Output:" in panels and "ZeroDivisionError" in panels
+    code = texts(at.code)  # each program drawn as code, then what it printed or raised
+    assert "print(18)" in code and "18" in code and any("ZeroDivisionError" in c for c in code)
+    assert any(c.startswith("No vote:") for c in texts(at.caption))

@@ -179,8 +179,25 @@ def chain_panel(node: Node, number: str, view: View) -> None:
     with st.container(border=True, key=f"{view.key}-chain-{node.id}"):
         st.markdown(chain_title(node, number))
         with st.container(height=220 if not view.compact else 180, border=False):
-            st.html(chain_html(node, view.color_tokens))
+            if node.meta.get("code") is not None:
+                program_body(node)
+            else:
+                st.html(chain_html(node, view.color_tokens))
         st.caption(chain_caption(node))
+
+
+def program_body(node: Node) -> None:
+    """A chain that wrote a program: its code as code, then what running it printed or
+    raised, and why it does not vote (the recursive view's style)."""
+    st.code(node.meta["code"] or "# (no code)", language="python")
+    if output := (node.meta.get("output") or "").rstrip():
+        st.markdown("printed")
+        st.code(output, language="text")
+    if error := (node.meta.get("error") or "").rstrip():
+        st.markdown(":red[raised]")
+        st.code(error, language="text")
+    if no_vote := node.meta.get("no_vote"):
+        st.caption(f"No vote: {no_vote}.")
 
 
 def chain_title(node: Node, number: str) -> str:
@@ -201,6 +218,8 @@ def chain_caption(node: Node) -> str:
     parts += [f"{name} {value:.3f}" for name, value in dict(node.scores).items()]
     if node.finish_reason:
         parts.append(f"ended: {node.finish_reason}")
+    if forced := node.meta.get("forced"):
+        parts.append(f"then forced: {forced.strip()}")
     return " · ".join(parts)
 
 
@@ -208,7 +227,10 @@ def _chain_numbers(nodes: Sequence[Node]) -> dict[int, str]:
     labels: dict[int, str] = {}
     count = 0
     for node in nodes:
-        if node.kind == NodeKind.CHAIN:
+        if node.kind == NodeKind.CHAIN and "segment" in node.meta:  # one chain, in segments
+            labels[node.id] = ("Answer" if node.meta.get("answer")
+                               else f"Segment {node.meta['segment']}")
+        elif node.kind == NodeKind.CHAIN:
             count += 1
             labels[node.id] = f"Chain {count}"
         else:
