@@ -197,3 +197,19 @@ def test_a_small_sweep_on_the_real_model(ledger: Ledger, smollm_engine):
         ("self-consistency", "pass@k", 2)}
     assert all(0 < r.tokens <= 48 and r.problems == 1 for r in rows)
     assert run_sweep(cells, smollm_engine, ledger, "real").run_ids == []
+
+
+def test_the_sequential_curve_is_drawn_beside_the_parallel_one(ledger: Ledger):
+    """Budget forcing swept over its minimum (thinking longer) and self-consistency over n
+    (sampling wider) in one experiment: one line each, on the same token axis."""
+    from lab.evaluation import scaling_figure
+
+    spec = SweepSpec([StrategySpec("self-consistency", {"early_stop": False}),
+                      StrategySpec("budget-forcing", {"max_tokens": 64})],
+                     {"n": [1, 2], "min_tokens": [0, 16]})
+    sweep(ledger, spec)
+    lines = {t.name: t for t in scaling_figure(summarize(ledger, "exp")).data
+             if t.mode and "lines" in t.mode and "pass@" not in (t.name or "")}
+    assert set(lines) == {"self-consistency", "budget-forcing"}
+    assert len(lines["budget-forcing"].x) == 2 and len(lines["self-consistency"].x) == 2
+    assert lines["budget-forcing"].x[0] < lines["budget-forcing"].x[1]  # longer = more tokens
