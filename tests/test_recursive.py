@@ -234,9 +234,11 @@ def test_printed_value():
     assert printed_value(TurnResult(output="Oslo")) == "Oslo"
     assert printed_value(TurnResult(output="87\n", error="NameError")) is None
     assert printed_value(TurnResult(output="1 2\n3")) is None
+    assert printed_value(TurnResult(output="889 87")) is None  # which one?
     assert printed_value(TurnResult(output="x" * 41)) is None
     assert printed_value(None) is None and printed_value(TurnResult()) is None
-    assert "final('87')" in feedback(TurnResult(output="87\n"), 3)
+    assert "```python\nfinal(87)\n```" in feedback(TurnResult(output="87\n"), 3)
+    assert "final('Oslo')" in feedback(TurnResult(output="Oslo"), 3)
     assert "final(" not in feedback(TurnResult(output="a\nb"), 3).split("turn(s) left")[0]
 
 

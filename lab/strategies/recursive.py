@@ -43,6 +43,8 @@ MAX_PIECE = 8000  # the largest piece the root is told to pass to llm()
 SUB_SYSTEM = "Answer the request about the text exactly and briefly."
 _CODE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _CLOSED_BLOCK = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 
 class Recursive(Strategy):
@@ -324,20 +326,21 @@ def feedback(result: TurnResult | None, turns_left: int) -> str:
             parts.append("The sandbox was restarted: variables from earlier turns are gone.")
     value = printed_value(result)
     if value is not None:  # the small models print the answer turn after turn otherwise
+        literal = value if _NUMBER.fullmatch(value) else repr(value)
         parts.append(f"If {value} answers the question, reply with:\n```python\n"
-                     f"final({value!r})\n```")
+                     f"final({literal})\n```")
     parts.append(f"{turns_left} turn(s) left. Call final(value) with the answer itself, "
                  "e.g. final(len(hits)), as soon as you know it.")
     return "\n\n".join(parts)
 
 
 def printed_value(result: TurnResult | None) -> str | None:
-    """What the turn printed when it is one short value (a number or a few words) and the
-    code ran without an error: the likely answer."""
+    """What the turn printed when it is one short value (a number or a few words, at most
+    one number) and the code ran without an error: the likely answer."""
     if result is None or result.error:
         return None
     text = result.output.strip()
-    if not text or "\n" in text or len(text) > 40:
+    if not text or "\n" in text or len(text) > 40 or len(_NUMBERS.findall(text)) > 1:
         return None
     return text
 
