@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("lab.commands.runs:runs", "List, show, export and delete stored runs."),
     "eval": ("lab.commands.evaluate:evaluate", "Sweep strategies over a problem set."),
     "plot": ("lab.commands.evaluate:plot", "Draw accuracy against compute for an experiment."),
+    "advise": ("lab.commands.advise:advise", "Probe a problem and advise a strategy and budget."),
     "ui": ("lab.commands.ui:ui", "Start the lab in the browser."),
 }
 
