@@ -83,7 +83,7 @@ def strategy_card(section: Section, index: int) -> None:
         if preset is None:
             st.caption("No Playground preset: pick its strategy in the Playground.")
             return
-        st.markdown(f"**What to expect.** {expectation(section.measured)}")
+        st.markdown(f"**What to expect.** {expectation(section.measured, preset.strategy)}")
         if st.button(f"Try {preset.strategy} in the Playground", key=f"learn.{index}",
                      icon=":material/arrow_forward:"):
             request_preset(preset)

@@ -92,7 +92,10 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
         "problem_set": "game24", "tried": [TRIAL | {"held": 1}, TRIAL | {"held": 0}]}))
     assert none.startswith("No demonstration found: on the 2 problems of `game24`")
     assert "at most 1" in none and "needed 3 of 5" in none
+    never = expectation(Measured("beam-search", MODEL, RECORD | {"tried": [TRIAL | {"held": 0}]}))
+    assert "was wrong at the first seed on each" in never
     assert expectation(None).startswith("Not measured")
+    assert "0 of the 20 `longctx`" in expectation(None, "recursive")
     assert "out of time" in expectation(Measured("x", MODEL, {"note": "out of time"}))
 
 

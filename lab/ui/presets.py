@@ -119,11 +119,19 @@ def with_measured(preset: Preset, measured: Measured | None) -> Preset:
                   int(measured.entry.get("budget") or preset.budget), found["problem"])
 
 
-def expectation(measured: Measured | None) -> str:
+NOT_SEARCHED = {  # strategies scripts/find_demos.py does not measure, and why
+    "recursive": "Not searched by `scripts/find_demos.py`: the default model solved 0 of the "
+                 "20 `longctx` problems (README, *Strategies*), so no problem is known to "
+                 "show it; the button opens the set's first problem to watch the REPL turns.",
+}
+
+
+def expectation(measured: Measured | None, strategy: str = "") -> str:
     """What the learner should expect from the preset, in the measured numbers."""
     if measured is None:
-        return ("Not measured: `scripts/find_demos.py` has no entry for this strategy, so the "
-                "button opens the set's first problem, which may not show the effect.")
+        return NOT_SEARCHED.get(strategy, (
+            "Not measured: `scripts/find_demos.py` has no entry for this strategy, so the "
+            "button opens the set's first problem, which may not show the effect."))
     entry = measured.entry
     if "baseline" not in entry:
         return f"Not measured for this model ({entry.get('note', 'no record')})."
@@ -151,9 +159,12 @@ def _not_found(measured: Measured, where: str, baseline: str) -> str:
         return (f"No demonstration found: {entry.get('baseline_right_skipped', 0)} "
                 f"candidates tried, and {baseline} was right on each. {where}.")
     best = max(t["held"] for t in tried)
+    how = (f"was wrong at the first seed on each (needed {entry['need']} of "
+           f"{len(entry['seeds'])} seeds)" if best == 0 else
+           f"was right in at most {best} of the seeds tried (needed {entry['need']} of "
+           f"{len(entry['seeds'])})")
     return (f"No demonstration found: on the {len(tried)} problems of `{entry['problem_set']}` "
-            f"where {baseline} was wrong, `{measured.strategy}` was right in at most {best} "
-            f"of the seeds tried (needed {entry['need']} of {len(entry['seeds'])}). The "
+            f"where {baseline} was wrong, `{measured.strategy}` {how}. The "
             f"button opens the set's first problem; expect the effect to be rare with this "
             f"model. {where}.")
 
