@@ -229,6 +229,17 @@ def test_a_printed_answer_is_offered_back_as_a_final_block():
     assert trace.final_answer == problem.gold and trace.meta["turns"] == 2
 
 
+def test_re_math_and_counter_are_imported_also_after_a_crash():
+    code = "final(str(Counter(re.findall('a', 'banana'))['a'] + math.floor(0.5)))"
+    swallows_the_timeout = ("while True:\n    try:\n        while True:\n            pass\n"
+                            "    except BaseException:\n        pass")
+    replies = [block(swallows_the_timeout), block(code)]
+    trace = run_strategy("recursive", PROBLEMS[0], ScriptedEngine(replies), {"timeout_s": 0.3})
+    first, second = nodes(trace, NodeKind.CODE)
+    assert first.meta["state_lost"] and second.meta["error"] is None
+    assert trace.final_answer == "3"
+
+
 def test_printed_value():
     assert printed_value(TurnResult(output="87\n")) == "87"
     assert printed_value(TurnResult(output="Oslo")) == "Oslo"

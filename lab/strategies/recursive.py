@@ -41,6 +41,9 @@ OUTPUT_CHARS = 1500  # of printed output per turn, returned to the root model
 PROMPT_KEEP = 20_000  # characters of a sub-call's prompt kept in the trace
 MAX_PIECE = 8000  # the largest piece the root is told to pass to llm()
 SUB_SYSTEM = "Answer the request about the text exactly and briefly."
+# Imported before the model's first block: the 0.5B model copies re.search from the worked
+# examples and forgets the import.
+PRELUDE = "import re\nimport math\nfrom collections import Counter"
 _CODE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _CLOSED_BLOCK = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -126,11 +129,14 @@ class _Run:
         limits = SandboxLimits(timeout_s=self.p["timeout_s"], output_chars=OUTPUT_CHARS,
                                cpu_s=int(self.p["timeout_s"] * self.p["max_turns"]) + 10)
         with Sandbox(context, on_llm, limits) as box:
+            result: TurnResult | None = None
             for turn in range(1, self.p["max_turns"] + 1):
                 stop = self._cannot_continue(messages)
                 if stop:
                     return None, node, stop
                 node = turn_node = self.reply(messages, node, turn, depth)
+                if turn == 1 or (result is not None and result.state_lost):
+                    box.run(PRELUDE)  # again in a fresh sandbox
                 result = self.execute(box, node)
                 self.isolation = self.isolation or dict(box.isolation)
                 if result is not None and result.final is not None:
@@ -283,8 +289,8 @@ def opening_messages(question: str, context: str, depth: int, params: dict[str, 
         "the Python variable `context` (a str). Reply with exactly one ```python code block "
         "per turn; you will see what it prints.\nIn the code you can:\n"
         "- search and slice `context` with plain Python (str methods, re, collections; only "
-        "the standard library, no files or network): when the text has a fixed format, "
-        "compute the answer with code;\n"
+        "the standard library, no files or network; re, math and Counter are imported): when "
+        "the text has a fixed format, compute the answer with code;\n"
         f"- call llm(prompt) to ask a language model about a piece of at most {piece_chars} "
         "characters (put the piece in the prompt); it returns the answer as a str. "
         "llm_batch(prompts) asks several and returns a list;"
