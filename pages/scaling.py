@@ -12,7 +12,7 @@ from lab.evaluation.report import table_cells
 from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
-from lab.strategies.params import ParamError
+from lab.strategies.params import CHAIN_TOKENS, ParamError
 from lab.strategies.registry import list_strategies
 from lab.tasks.problem import Problem
 from lab.ui import scaling, state
@@ -76,7 +76,7 @@ def setup() -> Settings | None:
         default("sc.ladder", "1, 2, 4, 8")
         ladder_text = st.text_input("Values", key="sc.ladder")
     with columns[2]:
-        default("sc.max_tokens", 192)
+        default("sc.max_tokens", CHAIN_TOKENS)
         max_tokens = st.number_input("Tokens per chain", 16, 4096, step=16, key="sc.max_tokens")
         default("sc.experiment", f"scaling-{spec}-{state.selected_model_name()}")
         experiment = st.text_input("Experiment", key="sc.experiment",

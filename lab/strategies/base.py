@@ -27,7 +27,7 @@ from lab.prompts import PromptStyle
 from lab.scorers import VerifierError
 from lab.strategies.categories import Category
 from lab.strategies.context import BudgetExhausted, RunCancelled, RunContext, StrategyError
-from lab.strategies.params import Param, check_budget, validate_params
+from lab.strategies.params import CHAIN_TOKENS, Param, check_budget, validate_params
 from lab.tasks.problem import Problem
 from lab.trace import EventCallback, EventKind, Trace, TraceStatus, TraceView
 
@@ -80,7 +80,7 @@ class Strategy(ABC):
 
     def sequence_tokens(self, params: dict[str, Any]) -> int:
         """The most tokens one sequence may generate after the prompt."""
-        return int(params.get("max_tokens", 256))
+        return int(params.get("max_tokens", CHAIN_TOKENS))
 
     def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
         """Does one run with these (validated) parameters give a fair sample for every
@@ -200,7 +200,8 @@ def sampling(
     base = SamplingParams(
         temperature=float(params.get("temperature", 0.0)),
         top_p=float(params.get("top_p", 1.0)),
-        max_tokens=int(max_tokens if max_tokens is not None else params.get("max_tokens", 256)),
+        max_tokens=int(max_tokens if max_tokens is not None
+                       else params.get("max_tokens", CHAIN_TOKENS)),
         seed=int(params.get("seed", 0)),
     )
     return base.with_(**changes) if changes else base

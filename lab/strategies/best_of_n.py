@@ -42,7 +42,7 @@ class BestOfN(Strategy):
         Param("refine_rounds", "int", 0, "self-refine each chain this many rounds first", 0, 4,
               knob=True),
         prompt_param("cot"),
-        *sampling_params(temperature=0.7, max_tokens=256),
+        *sampling_params(temperature=0.7),
         cut_votes_param("be ranked"),
         seed_param(),
     )

@@ -66,7 +66,7 @@ class ConfidenceVote(Strategy):
         Param("early_stop", "bool", True, "stop chains whose confidence falls below the "
               "threshold (off: every chain finishes and votes, to measure what stopping saves)"),
         prompt_param("cot"),
-        *sampling_params(temperature=0.7, max_tokens=256),
+        *sampling_params(temperature=0.7),
         cut_votes_param(),
         seed_param(),
     )

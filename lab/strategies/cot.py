@@ -17,7 +17,7 @@ class ChainOfThought(Strategy):
     views = (TraceView.CHAINS,)
     demo = Demo({"max_tokens": 256})
     summary = "One step-by-step answer (greedy at temperature 0, else sampled)."
-    params = (*sampling_params(temperature=0.0, max_tokens=256), seed_param())
+    params = (*sampling_params(temperature=0.0), seed_param())
 
     def solve(self, ctx: RunContext) -> None:
         single_chain(ctx, "cot")

@@ -37,7 +37,7 @@ class Rejection(Strategy):
         verifier_param("self-verify", VERIFIERS),
         threshold_param(0.5),
         prompt_param("cot"),
-        *sampling_params(temperature=0.7, max_tokens=256),
+        *sampling_params(temperature=0.7),
         cut_votes_param("be verified and chosen"),
         seed_param(),
     )

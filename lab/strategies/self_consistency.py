@@ -61,7 +61,7 @@ class SelfConsistency(Strategy):
         batch_param(),
         Param("early_stop", "bool", True, "stop sampling once no other answer can win"),
         prompt_param("cot"),
-        *sampling_params(temperature=0.7, max_tokens=256),
+        *sampling_params(temperature=0.7),
         scorer_param("mean-logprob", SCORERS, "breaks ties between answers"),
         cut_votes_param(),
         seed_param(),

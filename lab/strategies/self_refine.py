@@ -87,7 +87,7 @@ class SelfRefine(Strategy):
     params = (
         rounds_param(2),
         scorer_param("self-verify", SCORERS, "decides whether a revision replaces the answer"),
-        *sampling_params(temperature=0.0, max_tokens=256),
+        *sampling_params(temperature=0.0),
         cut_votes_param("replace the solution"),
         seed_param(),
     )
