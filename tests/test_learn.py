@@ -82,6 +82,9 @@ def test_expectation_says_what_greedy_and_the_strategy_answered():
     assert "greedy step-by-step (`cot`) says **14**" in text
     assert "`self-consistency` (n=8) says **18** in 4 of 5 seeds" in text
     assert "opens seed 1000" in text and MODEL in text
+    caveat = expectation(Measured("self-consistency", MODEL,
+                                  RECORD | {"found": [TRIAL], "caveat": "Greedy varies."}))
+    assert caveat.endswith("Greedy varies.")
 
 
 def test_expectation_of_a_deterministic_strategy_and_of_none_found():
@@ -96,7 +99,8 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     assert "was wrong at the first seed on each" in never
     assert expectation(None).startswith("Not measured")
     assert "0 of the 20 `longctx`" in expectation(None, "recursive")
-    assert "out of time" in expectation(Measured("x", MODEL, {"note": "out of time"}))
+    assert expectation(Measured("x", MODEL, {"note": "out of time"})).startswith(
+        "No demonstration yet (out of time)")
 
 
 def test_a_preset_takes_the_measured_problem_seed_and_settings():

@@ -134,7 +134,8 @@ def expectation(measured: Measured | None, strategy: str = "") -> str:
             "button opens the set's first problem, which may not show the effect."))
     entry = measured.entry
     if "baseline" not in entry:
-        return f"Not measured for this model ({entry.get('note', 'no record')})."
+        return (f"No demonstration yet ({entry.get('note', 'no record')}). The button opens "
+                "the set's first problem, which may not show the effect.")
     where = (f"Measured with `{measured.model}` on {measured.measured} "
              f"(`scripts/find_demos.py`)")
     baseline = _name(entry["baseline"]["strategy"])
@@ -144,13 +145,15 @@ def expectation(measured: Measured | None, strategy: str = "") -> str:
     strategy = f"`{measured.strategy}`{_settings(entry.get('params') or {})}"
     said = _said(found.get("baseline_answer"))
     if entry.get("deterministic"):
-        outcome = (f"{strategy} says **{found['answer']}** (temperature 0: every seed gives "
-                   "the same run)")
+        outcome = (f"{strategy} says **{found['answer']}** (temperature 0: measured once, "
+                   "seeds change nothing; greedy text can still shift with what the model's "
+                   "cache holds, so a rerun may differ)")
     else:
         outcome = (f"{strategy} says **{found['answer']}** in {found['held']} of "
                    f"{found['runs']} seeds; the button opens seed {found['seed']}")
+    caveat = f" {entry['caveat']}" if entry.get("caveat") else ""
     return (f"On **{found['problem']}** (correct answer {found['gold']}) {baseline} says "
-            f"{said}; {outcome}. {where}.")
+            f"{said}; {outcome}. {where}.{caveat}")
 
 
 def _not_found(measured: Measured, where: str, baseline: str) -> str:
