@@ -47,7 +47,7 @@ with setup[1]:
     chosen = st.multiselect("Strategies", [s.name for s in list_strategies()],
                             key="cmp.strategies", max_selections=MAX_STRATEGIES,
                             help="Two to four strategies.")
-    budget = budget_input("cmp", value=1024)
+    budget = budget_input("cmp", value=2048)  # 4 chains at the default 512 tokens
     params = {}
     for name in chosen:
         with st.expander(f"{name} settings"):

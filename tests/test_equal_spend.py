@@ -11,7 +11,7 @@ from lab.strategies.registry import STRATEGIES, get_strategy
 
 
 @pytest.mark.parametrize(("name", "params", "budget", "n", "how"), [
-    ("self-consistency", {}, 1024, 4, "4 chains of up to 256 tokens each"),
+    ("self-consistency", {}, 2048, 4, "4 chains of up to 512 tokens each"),
     ("self-consistency", {"max_tokens": 128}, 1024, 8, "8 chains of up to 128 tokens each"),
     # a self-verify verdict costs one more token a chain
     ("best-of-n", {"scorer": "self-verify", "max_tokens": 127}, 1024, 8,
@@ -19,8 +19,8 @@ from lab.strategies.registry import STRATEGIES, get_strategy
     # a refined chain also pays for a critique, a revision and their verdicts
     ("best-of-n", {"refine_rounds": 1, "scorer": "self-verify", "max_tokens": 100}, 1024, 3,
      "3 chains of up to 302 tokens each"),
-    ("rejection", {}, 600, 2, "2 chains of up to 257 tokens each"),
-    ("confidence-vote", {}, 512, 2, "2 chains of up to 256 tokens each"),
+    ("rejection", {}, 1100, 2, "2 chains of up to 513 tokens each"),
+    ("confidence-vote", {}, 1024, 2, "2 chains of up to 512 tokens each"),
     ("self-consistency", {}, 100, 1, "1 chain, cut to the 100-token budget"),
     ("self-consistency", {"max_tokens": 1}, 10_000, 64, "64 chains of up to 1 tokens each "
      "(n at its most, 64)"),
@@ -35,7 +35,7 @@ def test_sampling_strategies_spend_a_budget_on_chains(name: str, params: dict, b
 
 def test_confidence_vote_keeps_its_warmup_within_n():
     strategy = get_strategy("confidence-vote")
-    spend = strategy.spend(strategy.validate({"warmup": 3}), 512)
+    spend = strategy.spend(strategy.validate({"warmup": 3}), 1024)
     assert (spend.params["n"], spend.params["warmup"]) == (2, 2)
 
 
