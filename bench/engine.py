@@ -8,14 +8,24 @@ batched / sequential (lower is better).
 
     python bench/engine.py --model qwen2.5-coder-0.5b
     python bench/engine.py --threads 2 --ubatch 256 --no-flash-attn   # other settings
+    python bench/engine.py --against http://127.0.0.1:8080            # and a peer server
+
+With `--against URL` it also measures a running OpenAI-compatible server (llama.cpp's
+`llama-server -np N` serving the same GGUF, or llama-cpp-python's server) in the same run:
+N concurrent requests of the same prompt, token count and temperature, one per sample, and
+prints the peer's aggregate tokens/s and lab/peer (higher is better for the lab). Start the
+peer with the same threads and nothing else running; the lab's engine lock does not cover it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from lab.engine.base import SamplingParams
 from lab.engine.llamacpp import LlamaCppEngine
@@ -34,6 +44,8 @@ def main() -> None:
     parser.add_argument("--ubatch", type=int, default=512, help="n_ubatch")
     parser.add_argument("--no-flash-attn", action="store_true")
     parser.add_argument("--top-logprobs", type=int, default=0)
+    parser.add_argument("--against", metavar="URL",
+                        help="also measure this OpenAI-compatible server, same prompt and N")
     args = parser.parse_args()
 
     engine = LlamaCppEngine(resolve_model_path(args.model), n_threads=args.threads,
@@ -42,20 +54,45 @@ def main() -> None:
     params = SamplingParams(temperature=0.8, max_tokens=args.tokens, seed=7,
                             top_logprobs=args.top_logprobs)
     engine.generate(PROMPT, n=1, params=params.with_(max_tokens=8))  # warm-up
+    if args.against:
+        _peer(args.against, 1, params.with_(max_tokens=8))  # the peer's too
     print(f"# {engine.model_name}, {args.tokens} new tokens per sample, "
           f"threads={args.threads or os.cpu_count()}, n_batch={args.batch}, "
           f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, {platform.machine()}")
+    peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if args.against else ""
     print(f"{'N':>3} {'tokens':>7} {'batched_s':>10} {'sequential_s':>13} {'batched_tok/s':>14} "
-          f"{'sequential_tok/s':>17} {'ratio':>6}")
+          f"{'sequential_tok/s':>17} {'ratio':>6}{peer}")
     for n in [int(x) for x in args.ns.split(",")]:
         batched_s, batched_tokens = _timed(lambda n=n: engine.generate(PROMPT, n=n, params=params))
         sequential_s, sequential_tokens = _timed(
             lambda n=n: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
                          for i in range(n)])
-        print(f"{n:>3} {batched_tokens:>7} {batched_s:>10.2f} {sequential_s:>13.2f} "
-              f"{batched_tokens / batched_s:>14.1f} {sequential_tokens / sequential_s:>17.1f} "
-              f"{batched_s / sequential_s:>6.2f}")
+        row = (f"{n:>3} {batched_tokens:>7} {batched_s:>10.2f} {sequential_s:>13.2f} "
+               f"{batched_tokens / batched_s:>14.1f} {sequential_tokens / sequential_s:>17.1f} "
+               f"{batched_s / sequential_s:>6.2f}")
+        if args.against:
+            peer_s, peer_tokens = _peer(args.against, n, params)
+            lab_rate, peer_rate = batched_tokens / batched_s, peer_tokens / peer_s
+            row += f" {peer_rate:>11.1f} {lab_rate / peer_rate:>9.2f}"
+        print(row, flush=True)
     engine.close()
+
+
+def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
+    """N concurrent completion requests to the peer: (seconds, tokens it generated)."""
+    def one(i: int) -> int:
+        body = {"prompt": PROMPT, "max_tokens": params.max_tokens, "seed": params.seed + i,
+                "temperature": params.temperature, "ignore_eos": True}
+        request = urllib.request.Request(
+            url.rstrip("/") + "/v1/completions", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=900) as reply:
+            return int(json.load(reply)["usage"]["completion_tokens"])
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        tokens = sum(pool.map(one, range(n)))
+    return time.perf_counter() - started, tokens
 
 
 def _timed(work) -> tuple[float, int]:
