@@ -19,8 +19,10 @@ def test_generate_each_answers_each_prompt(smollm_engine):
     assert together.prompt_tokens == sum(len(smollm_engine.prompt_tokens(p)) for p in PROMPTS)
     assert together.texts[2].startswith(" Paris")
     # One prompt alone gives what `generate` gives. Several different prompts decoded
-    # together can part from one-at-a-time greedy text at near-ties: where the cache places
-    # each sequence changes the order of llama.cpp's attention sums (floating point).
+    # together can part from one-at-a-time greedy text at near-ties: llama.cpp's CPU flash
+    # attention takes a tiled kernel (F32 sums) for a batch of 64 or more tokens and a
+    # per-row one (F16 sums) below that, so a short prompt prefilled beside others is
+    # rounded differently from the same prompt alone.
     for prompt in PROMPTS:
         alone = smollm_engine.generate(prompt, n=1, params=params).texts
         assert smollm_engine.generate_each([prompt], params).texts == alone

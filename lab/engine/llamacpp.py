@@ -6,6 +6,13 @@ sequence ids). Each step puts one token per live sequence into a batch and decod
 on a CPU this batching is the lab's main speed lever. Token lists of the sequences left in
 the cache are remembered, so a later request that extends them (the next step of a search)
 decodes only what is new.
+
+Scoring calls (`score`, `next_token_logprobs`: self-verify, judge) run in a second, small
+context of their own. A verification between two steps of a search then leaves the search's
+sequences cached, and, as important, leaves them where they sit: llama.cpp's CPU attention
+takes a kernel by the shape of each decode (a lone query over 512 or more cells is split
+across threads, 64 or more queries are tiled), and each kernel rounds differently, so greedy
+text depends on what else the cache holds, not only on the tokens.
 """
 
 from __future__ import annotations
@@ -106,8 +113,10 @@ class LlamaCppEngine(Engine):
         self._model = self._load_model()
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
-        self._ctx = self._new_context()
+        self._ctx = self._new_context(self.options.n_seq_max, self._main_n_ctx())
         self._cache = SequenceCache(self._ctx, self.options.n_batch, self.options.n_seq_max)
+        self._score_ctx: ll.llama_context_p | None = None  # made on the first scoring call
+        self._score_cache: SequenceCache | None = None
         self.chat = ChatFormat.from_model(self._model, self._piece)
         self._closed = False
 
@@ -122,14 +131,18 @@ class LlamaCppEngine(Engine):
                               "its architecture unsupported by this llama.cpp build")
         return model
 
-    def _new_context(self) -> ll.llama_context_p:
+    def _main_n_ctx(self) -> int:
         opts = self.options
         n_ctx_train = ll.llama_model_n_ctx_train(self._model)
+        return min(opts.n_ctx, n_ctx_train * opts.n_seq_max) if n_ctx_train else opts.n_ctx
+
+    def _new_context(self, n_seq_max: int, n_ctx: int) -> ll.llama_context_p:
+        opts = self.options
         params = ll.llama_context_default_params()
-        params.n_ctx = min(opts.n_ctx, n_ctx_train * opts.n_seq_max) if n_ctx_train else opts.n_ctx
+        params.n_ctx = n_ctx
         params.n_batch = opts.n_batch
         params.n_ubatch = opts.n_ubatch
-        params.n_seq_max = opts.n_seq_max
+        params.n_seq_max = n_seq_max
         params.kv_unified = True  # prefix sharing by seq_cp costs no memory only when unified
         threads = opts.n_threads or config.n_threads()
         params.n_threads = threads
@@ -139,10 +152,18 @@ class LlamaCppEngine(Engine):
         params.no_perf = True
         ctx = ll.llama_init_from_model(self._model, params)
         if not ctx:
-            raise EngineError(f"llama.cpp could not create a context of {opts.n_ctx} tokens "
+            raise EngineError(f"llama.cpp could not create a context of {n_ctx} tokens "
                               f"for {self.path.name}: try a smaller n_ctx")
-        self._n_ctx_train = n_ctx_train
         return ctx
+
+    def _scoring(self) -> SequenceCache:
+        """The scoring context's cache: as long as the main context, two sequence ids (the
+        last scoring prompt stays cached for the next one, e.g. the head of a verification
+        template)."""
+        if self._score_cache is None:
+            self._score_ctx = self._new_context(2, self.n_ctx)
+            self._score_cache = SequenceCache(self._score_ctx, self.options.n_batch, 2)
+        return self._score_cache
 
     def close(self) -> None:
         if self._closed:
@@ -151,6 +172,9 @@ class LlamaCppEngine(Engine):
         self._lock.close()
         self._cache.free()
         ll.llama_free(self._ctx)
+        if self._score_cache is not None:
+            self._score_cache.free()
+            ll.llama_free(self._score_ctx)
         ll.llama_model_free(self._model)
 
     # -- tokens -------------------------------------------------------------------------
@@ -298,8 +322,9 @@ class LlamaCppEngine(Engine):
                 state.mark_decoded()
                 rows[state.seq_id] = row
 
-    def _logits(self, row: int) -> np.ndarray:
-        return logits_array(ll.llama_get_logits_ith(self._ctx, row), self.n_vocab)
+    def _logits(self, row: int, ctx: ll.llama_context_p | None = None) -> np.ndarray:
+        context = self._ctx if ctx is None else ctx
+        return logits_array(ll.llama_get_logits_ith(context, row), self.n_vocab)
 
     # -- scoring ------------------------------------------------------------------------
     def score(self, prompt: Prompt, continuation: str | Sequence[int]) -> list[Token]:
@@ -313,20 +338,23 @@ class LlamaCppEngine(Engine):
             self._check_fits([target], 0)
             if len(cont) > self.options.n_batch:
                 raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
-            decoded, _ = self._cache.prepare([target], [len(base) - 1])
+            cache = self._scoring()
+            decoded, _ = cache.prepare([target], [len(base) - 1])
             self._read_prompt(len(target), decoded)
             tokens = []
             for i, token_id in enumerate(cont):
-                row = self._cache.logit_rows[(0, len(base) - 1 + i)]
-                tokens.append(token_stats(token_id, self._logits(row), 0, self._piece))
+                row = cache.logit_rows[(0, len(base) - 1 + i)]
+                logits = self._logits(row, self._score_ctx)
+                tokens.append(token_stats(token_id, logits, 0, self._piece))
             return tokens
 
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
             base = self.prompt_tokens(prompt)
-            decoded, _ = self._cache.prepare([base], [len(base) - 1])
+            cache = self._scoring()
+            decoded, _ = cache.prepare([base], [len(base) - 1])
             self._read_prompt(len(base), decoded)
-            logits = self._logits(self._cache.logit_rows[(0, len(base) - 1)])
+            logits = self._logits(cache.logit_rows[(0, len(base) - 1)], self._score_ctx)
             result = {}
             for candidate in candidates:
                 first = self.tokenize(candidate, special=False)[:1]
