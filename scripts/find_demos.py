@@ -240,7 +240,8 @@ def main() -> None:
         else:
             print(f"{plan.strategy}: {plan.expect}", flush=True)
             record = measure(plan, runner, args)
-        record |= {"measured": date.today().isoformat(), "command": command}
+        record |= {"measured": date.today().isoformat(), "command": command,
+                   "prompt_format": runner.engine.prompt_format}
         # after every section: a cut run keeps what it measured
         _write(args.out, args.model, {plan.strategy: record},
                {"command": command, "seconds": round(time.monotonic() - started),

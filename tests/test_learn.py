@@ -166,3 +166,15 @@ def test_learn_draws_maj_at_k_against_pass_at_k_from_a_stored_sweep(scripted: Sc
     table = at.dataframe[0].value
     assert list(table["k"]) == [1, 2, 4]
     assert all(table["pass@k"] != "—")
+
+
+def test_a_demo_measured_in_another_prompt_format_says_so():
+    from lab.ui.presets import Measured, expectation
+
+    entry = {"baseline": {"strategy": "cot"}, "found": [
+        {"problem": "arith-0053", "gold": "463", "answer": "463", "baseline_answer": "47",
+         "held": 5, "runs": 5, "seed": 0}]}
+    then = Measured("self-consistency", "qwen2.5-coder-0.5b", entry, "2026-12-01", "lab")
+    assert "now asked in the `boxed` format" in expectation(then, "self-consistency")
+    same = Measured("self-consistency", "qwen2.5-coder-0.5b", entry, "2026-12-01", "boxed")
+    assert "now asked" not in expectation(same, "self-consistency")

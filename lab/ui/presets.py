@@ -17,6 +17,7 @@ from typing import Any
 import streamlit as st
 
 from lab import config
+from lab.models import REGISTRY
 from lab.strategies.categories import Category
 from lab.strategies.registry import categories
 from lab.ui.controls import SOURCES, set_param
@@ -43,6 +44,7 @@ class Measured:
     model: str
     entry: dict[str, Any]  # the section's record in data/demos.json
     measured: str = ""  # the date
+    prompt_format: str = ""  # how the model was asked then (lab.prompts.PROMPT_FORMATS)
 
     @property
     def found(self) -> dict[str, Any] | None:
@@ -103,7 +105,8 @@ def load_demos(model: str, path: Path = DEMOS) -> dict[str, Measured]:
     except (OSError, ValueError, KeyError, TypeError):
         return {}
     return {name: Measured(name, model, record,
-                           str(record.get("measured") or entry.get("measured", "")))
+                           str(record.get("measured") or entry.get("measured", "")),
+                           str(record.get("prompt_format") or entry.get("prompt_format", "")))
             for name, record in (entry.get("sections") or {}).items()}
 
 
@@ -152,8 +155,21 @@ def expectation(measured: Measured | None, strategy: str = "") -> str:
         outcome = (f"{strategy} says **{found['answer']}** in {found['held']} of "
                    f"{found['runs']} seeds; the button opens seed {found['seed']}")
     caveat = f" {entry['caveat']}" if entry.get("caveat") else ""
+    caveat += _format_changed(measured)
     return (f"On **{found['problem']}** (correct answer {found['gold']}) {baseline} says "
             f"{said}; {outcome}. {where}.{caveat}")
+
+
+def _format_changed(measured: Measured) -> str:
+    """A warning when the model is now asked in another prompt format than when measured."""
+    known = REGISTRY.get(measured.model)
+    if not measured.prompt_format or known is None:
+        return ""
+    if known.prompt_format == measured.prompt_format:
+        return ""
+    return (f" Measured with the `{measured.prompt_format}` prompt format; the model is now "
+            f"asked in the `{known.prompt_format}` format, so the effect may differ until "
+            "`scripts/find_demos.py` measures it again.")
 
 
 def _not_found(measured: Measured, where: str, baseline: str) -> str:
