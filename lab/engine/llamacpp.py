@@ -339,7 +339,12 @@ class LlamaCppEngine(Engine):
             if len(cont) > self.options.n_batch:
                 raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
             cache = self._scoring()
-            decoded, _ = cache.prepare([target], [len(base) - 1])
+            # the prompt first, as generation decodes it, then the continuation's rows: one
+            # batch of prompt and continuation would reach llama.cpp's tiled attention (64+
+            # tokens), which rounds differently from the steps that generated them
+            decoded, _ = cache.prepare([base], [len(base) - 1])
+            more, _ = cache.prepare([target], [len(base) - 1])
+            decoded += more
             self._read_prompt(len(target), decoded)
             tokens = []
             for i, token_id in enumerate(cont):
