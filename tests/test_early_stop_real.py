@@ -21,7 +21,7 @@ def solve(engine, strategy: str, **params):
 
 
 def test_self_consistency_stops_early_on_the_real_model(smollm_engine):
-    greedy = {"temperature": 0.0, "max_tokens": 24, "n": 8}
+    greedy = {"temperature": 0.0, "max_tokens": 96, "n": 8}
     stopped = solve(smollm_engine, "self-consistency", **greedy)
     full = solve(smollm_engine, "self-consistency", early_stop=False, **greedy)
     drawn = chains(stopped)
