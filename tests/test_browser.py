@@ -4,6 +4,7 @@ run in History and reopen it; a screenshot of every page goes to test-artifacts/
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -55,9 +56,17 @@ def wait_healthy(url: str, server: subprocess.Popen[bytes], timeout_s: float = 9
 
 @pytest.fixture
 def app_url(smollm_path: Path, tmp_path: Path) -> Iterator[str]:
+    with serve_app("smollm2-135m", tmp_path) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serve_app(model: str, tmp_path: Path) -> Iterator[str]:
+    """The app on `model` with its own ledger, at a free port; stopped (and its run worker
+    checked gone) on exit."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "LAB_DATABASE_URL"}
-    env.update(LAB_MODEL="smollm2-135m", LAB_HOME=str(tmp_path / "lab-home"))
+    env.update(LAB_MODEL=model, LAB_HOME=str(tmp_path / "lab-home"))
     log = (tmp_path / "streamlit.log").open("wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",

@@ -13,8 +13,6 @@ the default model, with the demonstration's own settings:
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,10 +23,8 @@ from test_browser import (
     REPO_ROOT,
     RUN_TIMEOUT_MS,
     SCREENSHOTS,
-    free_port,
+    serve_app,
     set_number,
-    wait_healthy,
-    worker_pids,
 )
 
 MODEL = os.environ.get("LAB_TEST_BROWSER_MODEL", "smollm2-135m")
@@ -49,26 +45,8 @@ def app_url(tmp_path: Path) -> Iterator[str]:
 
     if find_local_model(MODEL) is None:
         pytest.fail(f"{MODEL} is not in models/: run `lab models pull {MODEL}` first")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "LAB_DATABASE_URL"}
-    env.update(LAB_MODEL=MODEL, LAB_HOME=str(tmp_path / "lab-home"))
-    log = (tmp_path / "streamlit.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, server)
+    with serve_app(MODEL, tmp_path) as url:
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-    assert not worker_pids(server.pid), "the app's run worker outlived the server"
 
 
 @pytest.fixture

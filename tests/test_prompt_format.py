@@ -54,3 +54,11 @@ def test_registry_gives_each_model_file_its_format(monkeypatch: pytest.MonkeyPat
 
 def test_the_real_engine_carries_its_models_format(smollm_engine):
     assert smollm_engine.prompt_format == REGISTRY["smollm2-135m"].prompt_format
+
+
+def test_each_strategy_names_the_prompt_style_it_asks_in():
+    from lab.strategies.registry import get_strategy
+
+    direct, cot = get_strategy("direct"), get_strategy("cot")
+    assert direct.prompt_style(direct.validate({})) == "direct"
+    assert cot.prompt_style(cot.validate({})) == "cot"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lab.prompts import PromptStyle
 from lab.strategies import categories
 from lab.strategies.base import Strategy, sampling
@@ -32,6 +34,9 @@ class Direct(Strategy):
     views = (TraceView.CHAINS,)
     summary = "One greedy answer, asked for with no reasoning."
     params = (max_tokens_param(64), seed_param())
+
+    def prompt_style(self, params: dict[str, Any]) -> PromptStyle:
+        return "direct"
 
     def solve(self, ctx: RunContext) -> None:
         single_chain(ctx, "direct")
