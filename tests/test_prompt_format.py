@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_strategy_support import PROBLEM, run
 
 from lab.engine.scripted import ScriptedEngine
 from lab.models import REGISTRY, prompt_format_for
 from lab.prompts import BOXED_SYSTEM, PROMPT_FORMATS, SYSTEM, solve_messages
-from test_strategy_support import PROBLEM, run
 
 
 def test_boxed_format_asks_the_task_alone_under_qwens_system_prompt():
