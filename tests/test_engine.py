@@ -42,7 +42,12 @@ def test_greedy_batched_equals_separate_calls(smollm_engine):
         assert batched[0] == single[0] == single[1]
 
 
-def test_logprobs_match_rescoring(smollm_engine):
+def test_logprobs_match_rescoring(smollm_path):
+    # A fresh engine: with a near-empty cache generation and rescoring use the same llama.cpp
+    # attention kernel. In a context already holding 512+ cells (the shared engine, late in
+    # the suite) a lone decode is split across threads and single tokens' log-probs moved
+    # by up to 0.15 nats: rounding of another kernel, not another distribution.
+    smollm_engine = LlamaCppEngine(smollm_path, n_ctx=4096, n_seq_max=32)
     result = smollm_engine.generate(MATH, n=2, params=SamplingParams(temperature=0.8,
                                                                      max_tokens=24, seed=5,
                                                                      top_logprobs=3))
@@ -53,14 +58,9 @@ def test_logprobs_match_rescoring(smollm_engine):
         rescored = smollm_engine.score(MATH, [t.id for t in completion.tokens])
         total = sum(t.logprob for t in completion.tokens)
         assert sum(t.logprob for t in rescored) == pytest.approx(total, abs=0.05 * len(rescored))
-        # Generation and rescoring can reach different llama.cpp attention kernels (chosen by
-        # the decode's shape and the cells in use; F16 or F32 sums), which on this small
-        # quantized model moves single tokens' log-probs by up to ~0.15 nats (seen in the
-        # full suite): on average they agree closely, each within 0.25. (A temperature-scaled
-        # log-prob would be off by a fifth of every value.)
-        gaps = [abs(mine.logprob - again.logprob)
-                for mine, again in zip(completion.tokens, rescored, strict=True)]
-        assert sum(gaps) / len(gaps) < 0.05 and max(gaps) < 0.25
+        for mine, again in zip(completion.tokens, rescored, strict=True):
+            assert mine.logprob == pytest.approx(again.logprob, abs=0.05)
+    smollm_engine.close()
 
 
 def test_stop_strings_stop(smollm_engine):
