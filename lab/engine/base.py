@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypedDict
 
 
@@ -153,6 +153,24 @@ class Generation:
 TokenCallback = Callable[[int, Token], bool | None]
 
 
+def shifted_generation(generation: Generation, start: int) -> Generation:
+    """The generation with its completions' indexes moved up by `start` (in place)."""
+    for completion in generation.completions:
+        completion.index += start
+    return generation
+
+
+def merged_generations(parts: Sequence[Generation]) -> Generation:
+    """One generation of the parts' completions, in order, and their summed costs."""
+    return Generation(
+        completions=[c for part in parts for c in part.completions],
+        prompt_tokens=sum(p.prompt_tokens for p in parts),
+        prompt_tokens_decoded=sum(p.prompt_tokens_decoded for p in parts),
+        prompt_s=sum(p.prompt_s for p in parts),
+        generate_s=sum(p.generate_s for p in parts),
+    )
+
+
 class Engine(ABC):
     """One loaded model. Implementations serialise requests: concurrent callers queue."""
 
@@ -229,13 +247,7 @@ class Engine(ABC):
                        cancel: threading.Event | None) -> Generation:
         parts = [self._continue(p, [""], params, [seed], None, cancel)
                  for p, seed in zip(prompts, seeds, strict=True)]
-        return Generation(
-            completions=[replace(part.completions[0], index=i) for i, part in enumerate(parts)],
-            prompt_tokens=sum(p.prompt_tokens for p in parts),
-            prompt_tokens_decoded=sum(p.prompt_tokens_decoded for p in parts),
-            prompt_s=sum(p.prompt_s for p in parts),
-            generate_s=sum(p.generate_s for p in parts),
-        )
+        return merged_generations([shifted_generation(part, i) for i, part in enumerate(parts)])
 
     def prompt_reads(self) -> PromptReads:
         """What this thread's scoring calls have read so far (engines that do not report

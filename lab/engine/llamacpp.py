@@ -22,7 +22,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +39,8 @@ from lab.engine.base import (
     SamplingParams,
     Token,
     TokenCallback,
+    merged_generations,
+    shifted_generation,
 )
 from lab.engine.chat import ChatFormat
 from lab.engine.kvcache import SequenceCache
@@ -236,18 +238,14 @@ class LlamaCppEngine(Engine):
         size = self.max_batch_sequences
         if len(prefixes) <= size:
             return self._continue_group(prompt, prefixes, params, seeds, on_token, cancel)
-        parts: list[Generation] = []
-        for start in range(0, len(prefixes), size):
+
+        def group(start: int) -> Generation:
             shifted = (None if on_token is None
-                       else lambda i, token, start=start: on_token(i + start, token))
-            try:
-                part = self._continue_group(prompt, prefixes[start:start + size], params,
-                                            seeds[start:start + size], shifted, cancel)
-            except GenerationCancelled as exc:
-                parts.append(_shifted(exc.partial, start))
-                raise GenerationCancelled(_merged(parts)) from None
-            parts.append(_shifted(part, start))
-        return _merged(parts)
+                       else lambda i, token: on_token(i + start, token))
+            return self._continue_group(prompt, prefixes[start:start + size], params,
+                                        seeds[start:start + size], shifted, cancel)
+
+        return _in_groups(len(prefixes), size, group)
 
     def _continue_group(self, prompt: Prompt, prefixes: list[str], params: SamplingParams,
                         seeds: list[int], on_token: TokenCallback | None,
@@ -259,14 +257,13 @@ class LlamaCppEngine(Engine):
     def _generate_each(self, prompts: list[Prompt], params: SamplingParams, seeds: list[int],
                        cancel: threading.Event | None) -> Generation:
         size = self.max_batch_sequences
-        parts: list[Generation] = []
-        for start in range(0, len(prompts), size):
-            group = prompts[start:start + size]
-            targets = [self.prompt_tokens(p) for p in group]
-            part = self._generate_targets(targets, [""] * len(group), params,
-                                          seeds[start:start + size], None, cancel)
-            parts.append(_shifted(part, start))
-        return _merged(parts)
+
+        def group(start: int) -> Generation:
+            chunk = prompts[start:start + size]
+            return self._generate_targets([self.prompt_tokens(p) for p in chunk], [""] * len(chunk),
+                                          params, seeds[start:start + size], None, cancel)
+
+        return _in_groups(len(prompts), size, group)
 
     def _generate_targets(self, targets: list[list[int]], prefixes: list[str],
                           params: SamplingParams, seeds: list[int],
@@ -370,17 +367,15 @@ class LlamaCppEngine(Engine):
             return result
 
 
-def _shifted(generation: Generation, start: int) -> Generation:
-    for completion in generation.completions:
-        completion.index += start
-    return generation
-
-
-def _merged(parts: list[Generation]) -> Generation:
-    return Generation(
-        completions=[c for part in parts for c in part.completions],
-        prompt_tokens=sum(p.prompt_tokens for p in parts),
-        prompt_tokens_decoded=sum(p.prompt_tokens_decoded for p in parts),
-        prompt_s=sum(p.prompt_s for p in parts),
-        generate_s=sum(p.generate_s for p in parts),
-    )
+def _in_groups(count: int, size: int, group: Callable[[int], Generation]) -> Generation:
+    """Run `group(start)` for each group of `size` sequences and merge the generations in
+    order; a cancelled group ends the merge with what all groups so far had."""
+    parts: list[Generation] = []
+    for start in range(0, count, size):
+        try:
+            part = group(start)
+        except GenerationCancelled as exc:
+            parts.append(shifted_generation(exc.partial, start))
+            raise GenerationCancelled(merged_generations(parts)) from None
+        parts.append(shifted_generation(part, start))
+    return merged_generations(parts)
