@@ -86,23 +86,30 @@ def sections(model: str | None = None) -> list[Section]:
 def demos_for(model: str, path: Path = DEMOS) -> dict[str, Measured]:
     """The demos measured with `model`, else those of the first model measured (the problems
     likely show the effect with a similar model; each sentence names the model measured)."""
-    found = load_demos(model, path)
-    if found:
+    models = _measured_models(path)
+    if found := _demos_of(model, models.get(model)):
         return found
-    try:
-        measured = list(json.loads(path.read_text())["models"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return {}
-    return load_demos(measured[0], path) if measured else {}
+    first = next(iter(models), None)
+    return _demos_of(first, models[first]) if first is not None else {}
 
 
 def load_demos(model: str, path: Path = DEMOS) -> dict[str, Measured]:
     """The measured demos of `model` by strategy; empty when the file or the model's entry is
     absent (an unreadable file is reported as absent: Learn still works without it)."""
+    return _demos_of(model, _measured_models(path).get(model))
+
+
+def _measured_models(path: Path) -> dict[str, Any]:
+    """The file's entries by model, read once; empty when it is absent or unreadable."""
     try:
-        data = json.loads(path.read_text())
-        entry = data["models"][model]
+        models = json.loads(path.read_text())["models"]
     except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return models if isinstance(models, dict) else {}
+
+
+def _demos_of(model: str, entry: Any) -> dict[str, Measured]:
+    if not isinstance(entry, dict):
         return {}
     return {name: Measured(name, model, record,
                            str(record.get("measured") or entry.get("measured", "")),
