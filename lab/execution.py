@@ -141,7 +141,7 @@ def cannot_start(engine: Engine, request: RunRequest, has_judge: bool = False) -
                     f"{engine.model_name} does not report (a model server returns only the "
                     "top log-probabilities): choose another scorer.")
     messages = solve_messages(request.problem, strategy.prompt_style(params),
-                              getattr(engine, "prompt_format", "lab"))
+                              engine.prompt_format)
     prompt = engine.count_tokens(engine.format_prompt(messages))
     per_sequence = strategy.sequence_tokens(params)
     if request.budget is not None:

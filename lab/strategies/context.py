@@ -72,7 +72,7 @@ class RunContext:
         self._on_event = on_event
         self._next_seed = trace.seed
         self._start = time.perf_counter()
-        self.prompt_format = getattr(engine, "prompt_format", "lab")
+        self.prompt_format = engine.prompt_format
         trace.meta.setdefault("prompt_format", self.prompt_format)
         self.scoring = Scoring(trace.problem, engine, judge, on_call=self._record_call,
                                before_call=self._before_verdict)
