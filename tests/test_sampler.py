@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.engine.base import SamplingParams
-from lab.engine.sequence import Sampler
+from lab.engine.sequence import TAIL, Sampler
 
 LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -30.0] + [-40.0] * 994, dtype=np.float32)
 
@@ -49,3 +49,38 @@ def test_same_seed_same_draws():
     params = SamplingParams(temperature=1.0)
     a, b = Sampler(params, 7), Sampler(params, 7)
     assert [a.sample(LOGITS, 2.0) for _ in range(50)] == [b.sample(LOGITS, 2.0) for _ in range(50)]
+
+
+def full_sort_truncation(params: SamplingParams, logits: np.ndarray) -> np.ndarray:
+    """Top-k, top-p and min-p by sorting every token above the tail: the reference."""
+    raw = np.exp(logits - logits.max())
+    total = float(raw.sum(dtype=np.float64))
+    ids = np.flatnonzero(raw > TAIL)
+    ids = ids[np.argsort(-logits[ids], kind="stable")]
+    if params.top_k > 0:
+        ids = ids[: params.top_k]
+    probs = raw[ids] / total
+    keep = len(ids)
+    if params.top_p < 1.0:
+        keep = min(keep, int(np.searchsorted(np.cumsum(probs), params.top_p)) + 1)
+    if params.min_p > 0.0:
+        keep = min(keep, max(1, int(np.count_nonzero(probs >= params.min_p * probs[0]))))
+    return ids[:keep]
+
+
+def test_truncation_looks_at_the_head_first_and_cuts_where_a_full_sort_would():
+    rng = np.random.default_rng(0)
+    for _ in range(600):
+        size = int(rng.choice([50, 2000, 20000]))
+        logits = (rng.standard_normal(size) * rng.choice([0.3, 1.0, 3.0, 8.0])).astype(np.float32)
+        if rng.random() < 0.5:
+            logits[rng.integers(size)] += rng.uniform(0, 20)  # a peaked distribution
+        if rng.random() < 0.3:
+            logits = np.round(logits)  # ties, broken by token id
+        params = SamplingParams(temperature=0.7, top_p=float(rng.choice([1.0, 0.5, 0.95, 0.999])),
+                                top_k=int(rng.choice([0, 1, 40])),
+                                min_p=float(rng.choice([0.0, 0.05, 1e-5])))
+        if params.top_k == 0 and params.top_p == 1.0 and params.min_p == 0.0:
+            continue
+        fast = Sampler(params, 1)._truncated(logits, float(logits.max()))
+        assert np.array_equal(fast, full_sort_truncation(params, logits))

@@ -18,6 +18,8 @@ from lab.engine.base import Completion, SamplingParams, Token
 # tenth of a batched decode step.
 HEAVY = 1e-6  # weight, relative to the most likely token, of a token worth visiting first
 TAIL = 1e-9  # raw probability ratio below which a token is left out of top-k/top-p/min-p
+# Ratios to the most likely token above which truncation first looks for its cut.
+FLOORS = (1e-4, 1e-6)
 
 
 class Sampler:
@@ -49,11 +51,27 @@ class Sampler:
         return index if ids is None else int(ids[index])
 
     def _truncated(self, logits: np.ndarray, peak: float) -> np.ndarray:
-        """Token ids left by top-k, top-p and min-p, most likely first."""
-        p = self.params
+        """Token ids left by top-k, top-p and min-p, most likely first.
+
+        The cut is first looked for among the tokens above a few high floors: those are the
+        head of the full sorted list, so a cut that falls inside them is the full list's cut,
+        without sorting the tens of thousands of unlikely tokens (a full sort cost ~4 ms a
+        token, a fifth of a batched decode step at N=8)."""
         raw = np.exp(logits - peak)
         total = float(raw.sum(dtype=np.float64))
-        ids = np.flatnonzero(raw > TAIL)
+        for floor in FLOORS:  # in logits, so that the head is exactly the sorted list's head
+            ids = self._cut(logits, raw, total, np.flatnonzero(logits > peak + math.log(floor)))
+            if ids is not None:
+                return ids
+        whole = self._cut(logits, raw, total, np.flatnonzero(raw > TAIL), final=True)
+        assert whole is not None
+        return whole
+
+    def _cut(self, logits: np.ndarray, raw: np.ndarray, total: float, ids: np.ndarray,
+             final: bool = False) -> np.ndarray | None:
+        """The kept prefix of `ids` sorted most likely first; None when the cut may lie
+        beyond them (only the `final` floor's list is taken as the whole vocabulary)."""
+        p = self.params
         ids = ids[np.argsort(-logits[ids], kind="stable")]
         if p.top_k > 0:
             ids = ids[: p.top_k]
@@ -63,7 +81,9 @@ class Sampler:
             keep = min(keep, int(np.searchsorted(np.cumsum(probs), p.top_p)) + 1)
         if p.min_p > 0.0:
             keep = min(keep, max(1, int(np.count_nonzero(probs >= p.min_p * probs[0]))))
-        return ids[:keep]
+        if keep < len(ids) or final or (p.top_k > 0 and len(ids) == p.top_k):
+            return ids[:keep]
+        return None
 
 
 def _truncates(params: SamplingParams) -> bool:
