@@ -15,20 +15,30 @@ With `--against URL` it also measures a running OpenAI-compatible server (llama.
 N concurrent requests of the same prompt, token count and temperature, one per sample, and
 prints the peer's aggregate tokens/s and lab/peer (higher is better for the lab). Start the
 peer with the same threads and nothing else running; the lab's engine lock does not cover it.
+Both sample with the same temperature and top-p (`--top-p`, default 0.95 as the lab's
+strategies and llama-server sample; top-k and min-p off on both).
+
+`--batched-bench BIN` and `--llama-bench BIN` run llama.cpp's own `llama-batched-bench`
+(shared prompt, unified KV cache, no sampling) and `llama-bench` (one stream) on the same
+model, threads and token count in the same run, and print lab/llama.cpp per N. How to build
+them: README, "Against llama.cpp's own tools".
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
+import re
+import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+from lab.config import n_threads
 from lab.engine.base import SamplingParams
-from lab.engine.llamacpp import LlamaCppEngine
+from lab.engine.llamacpp import LlamaCppEngine, use_extra_buffers
 from lab.models import resolve_model_path
 
 PROMPT = "Once upon a time, in a small village by the sea, there lived"
@@ -44,6 +54,9 @@ def main() -> None:
     parser.add_argument("--ubatch", type=int, default=512, help="n_ubatch")
     parser.add_argument("--no-flash-attn", action="store_true")
     parser.add_argument("--top-logprobs", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=0.95)
+    parser.add_argument("--batched-bench", metavar="BIN", help="llama.cpp's llama-batched-bench")
+    parser.add_argument("--llama-bench", metavar="BIN", help="llama.cpp's llama-bench")
     parser.add_argument("--against", metavar="URL",
                         help="also measure this OpenAI-compatible server, same prompt and N")
     args = parser.parse_args()
@@ -51,18 +64,24 @@ def main() -> None:
     engine = LlamaCppEngine(resolve_model_path(args.model), n_threads=args.threads,
                             n_batch=args.batch, n_ubatch=args.ubatch,
                             flash_attn=not args.no_flash_attn)
-    params = SamplingParams(temperature=0.8, max_tokens=args.tokens, seed=7,
+    params = SamplingParams(temperature=0.8, top_p=args.top_p, max_tokens=args.tokens, seed=7,
                             top_logprobs=args.top_logprobs)
+    ns = [int(x) for x in args.ns.split(",")]
+    threads = args.threads or n_threads()
+    tool = _llama_cpp_rates(args, engine, ns, threads)
     engine.generate(PROMPT, n=1, params=params.with_(max_tokens=8))  # warm-up
     if args.against:
         _peer(args.against, 1, params.with_(max_tokens=8))  # the peer's too
     print(f"# {engine.model_name}, {args.tokens} new tokens per sample, "
-          f"threads={args.threads or os.cpu_count()}, n_batch={args.batch}, "
-          f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, {platform.machine()}")
+          f"threads={threads}, n_batch={args.batch}, top_p={args.top_p}, "
+          f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, "
+          f"extra_buffers={use_extra_buffers()}, {_cpu()}")
     peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if args.against else ""
+    if tool:
+        peer += f" {'llama.cpp_tok/s':>16} {'lab/llama.cpp':>14}"
     print(f"{'N':>3} {'tokens':>7} {'batched_s':>10} {'sequential_s':>13} {'batched_tok/s':>14} "
           f"{'sequential_tok/s':>17} {'ratio':>6}{peer}")
-    for n in [int(x) for x in args.ns.split(",")]:
+    for n in ns:
         batched_s, batched_tokens = _timed(lambda n=n: engine.generate(PROMPT, n=n, params=params))
         sequential_s, sequential_tokens = _timed(
             lambda n=n: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
@@ -74,6 +93,8 @@ def main() -> None:
             peer_s, peer_tokens = _peer(args.against, n, params)
             lab_rate, peer_rate = batched_tokens / batched_s, peer_tokens / peer_s
             row += f" {peer_rate:>11.1f} {lab_rate / peer_rate:>9.2f}"
+        if n in tool:
+            row += f" {tool[n]:>16.1f} {batched_tokens / batched_s / tool[n]:>14.2f}"
         print(row, flush=True)
     engine.close()
 
@@ -82,7 +103,8 @@ def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
     """N concurrent completion requests to the peer: (seconds, tokens it generated)."""
     def one(i: int) -> int:
         body = {"prompt": PROMPT, "max_tokens": params.max_tokens, "seed": params.seed + i,
-                "temperature": params.temperature, "ignore_eos": True}
+                "temperature": params.temperature, "top_p": params.top_p, "top_k": 0,
+                "min_p": 0.0, "ignore_eos": True}
         request = urllib.request.Request(
             url.rstrip("/") + "/v1/completions", data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"})
@@ -93,6 +115,47 @@ def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
     with ThreadPoolExecutor(max_workers=n) as pool:
         tokens = sum(pool.map(one, range(n)))
     return time.perf_counter() - started, tokens
+
+
+def _llama_cpp_rates(args: argparse.Namespace, engine: LlamaCppEngine, ns: list[int],
+                     threads: int) -> dict[int, float]:
+    """Generation tokens/s of llama.cpp's own tools, per N: llama-bench for one stream,
+    llama-batched-bench (the prompt's length, shared) for the rest."""
+    rates: dict[int, float] = {}
+    model = str(engine.path)
+    flash = "off" if args.no_flash_attn else "on"
+    repack = use_extra_buffers()  # the same weight layout as the lab's engine
+    if args.llama_bench and 1 in ns:
+        out = subprocess.run([args.llama_bench, "-m", model, "-p", "0", "-n", str(args.tokens),
+                              "-t", str(threads), "-fa", flash, "--repack", str(int(repack)),
+                              "-o", "json"],
+                             capture_output=True, text=True, check=True).stdout
+        rates[1] = float(json.loads(out)[0]["avg_ts"])
+    batched = [n for n in ns if n not in rates]
+    if args.batched_bench and batched:
+        prompt = len(engine.tokenize(PROMPT, special=False))
+        out = subprocess.run([args.batched_bench, "-m", model, "-c", str(engine.n_ctx),
+                              "-t", str(threads), "-fa", flash, "-kvu", "-pps",
+                              *([] if repack else ["--no-repack"]),
+                              "-npp", str(prompt), "-ntg", str(args.tokens),
+                              "-npl", ",".join(map(str, batched))],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 8 and cells[2].isdigit() and int(cells[2]) in batched:
+                rates[int(cells[2])] = float(cells[7])  # S_TG t/s: generation, all sequences
+    return rates
+
+
+def _cpu() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.machine()
+    name = re.search(r"model name\s*:\s*(.+)", text)
+    flags = re.search(r"flags\s*:\s*(.+)", text)
+    simd = [f for f in ("avx512f", "amx_tile", "avx2") if flags and f" {f}" in f" {flags[1]}"]
+    return f"{name[1].strip() if name else platform.machine()} ({', '.join(simd) or 'no AVX2'})"
 
 
 def _timed(work) -> tuple[float, int]:
