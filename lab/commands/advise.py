@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from lab.commands.common import fail, open_engine, print_json, run_cancellable
+from lab.tasks.datasets import set_help
 from lab.tasks.kinds import kind_names
 from lab.tasks.problem import Problem, parse_kind
 
@@ -22,7 +23,7 @@ console = Console(stderr=True)
 
 @click.command()
 @click.option("--set", "set_spec", default=None,
-              help="A problem set: arith, game24, digits, gsm8k:PATH, ...")
+              help=set_help())
 @click.option("--index", type=int, default=None, help="Problem of --set by position.")
 @click.option("--id", "problem_id", default=None, help="Problem of --set by id.")
 @click.option("--problem", "problem_text", default=None, help="Your own question.")

@@ -26,6 +26,7 @@ from lab.commands.common import (
     run_cancellable,
 )
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
+from lab.tasks.datasets import set_help
 
 if TYPE_CHECKING:
     from lab.engine.base import Engine
@@ -40,7 +41,7 @@ EXIT_INTERRUPTED = 130
 
 @click.command()
 @click.option("--set", "set_spec", required=True,
-              help="A problem set: arith, game24, digits, gsm8k:PATH, math500:PATH, ...")
+              help=set_help())
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="The first N problems of the set.")
 @click.option("--seed", type=int, default=None, help="The strategies' seed parameter.")

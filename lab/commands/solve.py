@@ -17,6 +17,7 @@ from lab.commands.common import (
     run_cancellable,
 )
 from lab.strategies.params import BUDGET_MAX, BUDGET_MIN, ParamError, parse_assignments
+from lab.tasks.datasets import set_help
 from lab.tasks.kinds import kind_names
 from lab.tasks.problem import Problem, parse_kind
 from lab.trace import EventKind, Trace, TraceEvent, TraceStatus
@@ -41,8 +42,7 @@ MAX_SCORE_LINES = 12
 @click.option("--kind", type=click.Choice(kind_names()), default="number",
               show_default=True, help="The answer kind of --problem.")
 @click.option("--gold", default=None, help="The right answer of --problem, to grade the run.")
-@click.option("--set", "set_spec", default=None, help="A problem set: arith, game24, digits, "
-              "gsm8k:PATH, ...")
+@click.option("--set", "set_spec", default=None, help=set_help())
 @click.option("--index", type=int, default=0, show_default=True, help="Problem of --set.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--list", "list_only", is_flag=True, help="List strategies and their parameters.")

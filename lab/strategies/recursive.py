@@ -55,7 +55,7 @@ class Recursive(Strategy):
     category = categories.RECURSE
     order = 100
     views = (TraceView.CONVERSATION, TraceView.CHAINS)
-    demo = Demo({"max_turns": 4, "max_tokens": 192, "token_budget": 1500}, problem_set="longctx")
+    demo = Demo({}, problem_set="longctx-easy")  # its first problem: solved in one turn (README)
     summary = "Reads a long context by writing code in a sandboxed REPL that calls the model."
     params = (
         Param("max_depth", "int", 1, "REPL levels: 1 = llm() is a plain model call; more = "

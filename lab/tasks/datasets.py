@@ -87,6 +87,12 @@ BUILTIN_SETS = {
 }
 
 
+def set_help() -> str:
+    """What `--set` accepts, in the words of a command's help."""
+    kinds = ", ".join(f"{k}:PATH" for k in FILE_KINDS)
+    return f"A problem set: {', '.join(BUILTIN_SETS)}, or a file: {kinds}."
+
+
 def load_set(spec: str, limit: int | None = None, **options: Any) -> list[Problem]:
     """The problems of a built-in set or a KIND:PATH file, at most `limit` of them.
 

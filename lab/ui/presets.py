@@ -130,9 +130,10 @@ def with_measured(preset: Preset, measured: Measured | None) -> Preset:
 
 
 NOT_SEARCHED = {  # strategies scripts/find_demos.py does not measure, and why
-    "recursive": "Not searched by `scripts/find_demos.py`: the default model solved 0 of the "
-                 "20 `longctx` problems (README, *Strategies*), so no problem is known to "
-                 "show it; the button opens the set's first problem to watch the REPL turns.",
+    "recursive": "Not searched by `scripts/find_demos.py`; measured with `lab eval` instead "
+                 "(README, *Strategies*): the default model solved 8 of the first 10 "
+                 "`longctx-easy` problems, this one among them, against 0 of 10 for `direct` "
+                 "on the question alone. The button opens it at the strategy's defaults.",
 }
 
 
