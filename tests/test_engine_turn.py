@@ -34,6 +34,7 @@ def in_another_process(seconds: float, label: str = "held") -> subprocess.Popen[
         with TurnLock():
             print({label!r}, time.monotonic(), flush=True)
             time.sleep({seconds})
+            print("releasing", time.monotonic(), flush=True)
     """)
     process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None and process.stdout.readline().strip() == "asking"
@@ -76,30 +77,35 @@ def test_turns_are_served_in_the_order_they_were_asked(own_queue: Path):
     assert not [n for n in os.listdir(own_queue) if turn.TICKET.match(n)]
 
 
-def test_a_holder_that_dies_lets_the_next_one_in(own_queue: Path):
-    holder = in_another_process(60.0)
+def holder_and_waiter(queue: Path, hold_s: float,
+                      kill: str) -> tuple[subprocess.Popen[str], subprocess.Popen[str]]:
+    """A process holding its turn for `hold_s` and one queued behind it; `kill` ("holder"
+    or "waiter") is killed once both are in the queue."""
+    holder = in_another_process(hold_s)
     assert holder.stdout is not None and holder.stdout.readline().startswith("held")
     waiter = in_another_process(0.0, "next")
-    wait_for_tickets(own_queue, 2)
-    holder.send_signal(signal.SIGKILL)
-    holder.wait(10)
+    wait_for_tickets(queue, 2)
+    victim = holder if kill == "holder" else waiter
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    return holder, waiter
+
+
+def test_a_holder_that_dies_lets_the_next_one_in(own_queue: Path):
+    _, waiter = holder_and_waiter(own_queue, 60.0, kill="holder")
     start = time.monotonic()
     turn_time(waiter)
     assert time.monotonic() - start < 10
 
 
 def test_a_waiter_that_dies_is_skipped(own_queue: Path):
-    holder = in_another_process(1.0)
-    assert holder.stdout is not None and holder.stdout.readline().startswith("held")
-    dead = in_another_process(0.0, "never")
-    wait_for_tickets(own_queue, 2)
-    dead.send_signal(signal.SIGKILL)
-    dead.wait(10)
-    start = time.monotonic()
+    holder, _ = holder_and_waiter(own_queue, 1.0, kill="waiter")
     with turn.TurnLock():
-        waited = time.monotonic() - start
+        our_turn = time.monotonic()
+    assert holder.stdout is not None
+    releasing, when = holder.stdout.readline().split()
     holder.wait(10)
-    assert 0.3 < waited < 10  # after the holder's second, not before it nor never
+    assert releasing == "releasing" and float(when) <= our_turn  # after the holder, not never
     assert not [n for n in os.listdir(own_queue) if turn.TICKET.match(n)]
 
 
