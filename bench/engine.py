@@ -20,7 +20,9 @@ strategies and llama-server sample; top-k and min-p off on both).
 
 `--batched-bench BIN` and `--llama-bench BIN` run llama.cpp's own `llama-batched-bench`
 (shared prompt, unified KV cache, no sampling) and `llama-bench` (one stream) on the same
-model, threads and token count in the same run, and print lab/llama.cpp per N. How to build
+model, threads and token count in the same run, and print lab/llama.cpp per N; both tools
+time generation alone, so that ratio uses the lab's generation time without its prompt
+(`lab_gen_tok/s`). How to build
 them: README, "Against llama.cpp's own tools".
 """
 
@@ -78,12 +80,13 @@ def main() -> None:
           f"extra_buffers={use_extra_buffers()}, {_cpu()}")
     peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if args.against else ""
     if tool:
-        peer += f" {'llama.cpp_tok/s':>16} {'lab/llama.cpp':>14}"
+        peer += f" {'lab_gen_tok/s':>12} {'llama.cpp_tok/s':>16} {'lab/llama.cpp':>14}"
     print(f"{'N':>3} {'tokens':>7} {'batched_s':>10} {'sequential_s':>13} {'batched_tok/s':>14} "
           f"{'sequential_tok/s':>17} {'ratio':>6}{peer}")
     for n in ns:
-        batched_s, batched_tokens = _timed(lambda n=n: engine.generate(PROMPT, n=n, params=params))
-        sequential_s, sequential_tokens = _timed(
+        batched_s, batched_tokens, generating_s = _timed(
+            lambda n=n: engine.generate(PROMPT, n=n, params=params))
+        sequential_s, sequential_tokens, _ = _timed(
             lambda n=n: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
                          for i in range(n)])
         row = (f"{n:>3} {batched_tokens:>7} {batched_s:>10.2f} {sequential_s:>13.2f} "
@@ -93,8 +96,9 @@ def main() -> None:
             peer_s, peer_tokens = _peer(args.against, n, params)
             lab_rate, peer_rate = batched_tokens / batched_s, peer_tokens / peer_s
             row += f" {peer_rate:>11.1f} {lab_rate / peer_rate:>9.2f}"
-        if n in tool:
-            row += f" {tool[n]:>16.1f} {batched_tokens / batched_s / tool[n]:>14.2f}"
+        if n in tool:  # both without the prompt: the tools time generation alone
+            gen_rate = batched_tokens / generating_s
+            row += f" {gen_rate:>12.1f} {tool[n]:>16.1f} {gen_rate / tool[n]:>14.2f}"
         print(row, flush=True)
     engine.close()
 
@@ -158,12 +162,14 @@ def _cpu() -> str:
     return f"{name[1].strip() if name else platform.machine()} ({', '.join(simd) or 'no AVX2'})"
 
 
-def _timed(work) -> tuple[float, int]:
+def _timed(work) -> tuple[float, int, float]:
+    """(seconds, tokens generated, seconds of generation alone: prompt decoding left out)."""
     started = time.perf_counter()
     result = work()
     elapsed = time.perf_counter() - started
     generations = result if isinstance(result, list) else [result]
-    return elapsed, sum(g.completion_tokens for g in generations)
+    return (elapsed, sum(g.completion_tokens for g in generations),
+            sum(g.generate_s for g in generations))
 
 
 if __name__ == "__main__":
