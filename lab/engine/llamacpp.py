@@ -171,7 +171,6 @@ class LlamaCppEngine(Engine):
         if self._closed:
             return
         self._closed = True
-        self._lock.close()
         self._cache.free()
         ll.llama_free(self._ctx)
         if self._score_cache is not None:

@@ -132,9 +132,6 @@ class TurnLock:
                 ticket.leave()
         self._thread_lock.release()
 
-    def close(self) -> None:
-        """Nothing is held between requests; kept for the engine's close()."""
-
     def locked(self) -> bool:
         return self._thread_lock.locked()
 
