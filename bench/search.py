@@ -15,9 +15,9 @@ It is a ratio of tokens, not a speed: a busy machine gives the same figures.
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 
+from lab.config import n_threads
 from lab.engine.llamacpp import LlamaCppEngine
 from lab.models import resolve_model_path
 from lab.prompts import solve_messages
@@ -46,7 +46,6 @@ def main() -> None:
     engine = LlamaCppEngine(resolve_model_path(args.model), n_threads=args.threads)
     if args.evicting:
         engine._scoring = lambda: engine._cache  # type: ignore[method-assign]
-        engine._score_ctx = engine._ctx
     paths = [0]
     original = engine._continue_group
 
@@ -58,7 +57,7 @@ def main() -> None:
     engine._continue_group = counting  # type: ignore[method-assign]
     problems = load_set(args.set, limit=args.problems)
     print(f"# {engine.model_name}, {len(problems)} {args.set} problems, "
-          f"threads={args.threads or os.cpu_count()}, {platform.machine()}"
+          f"threads={args.threads or n_threads()}, {platform.machine()}"
           + (", scoring evicts the search's paths" if args.evicting else ""))
     print(f"{'strategy':<12} {'scorer':<13} {'unique':>7} {'paths':>6} {'generated':>9} "
           f"{'ratio':>6} {'verify':>7} {'calls':>6}")

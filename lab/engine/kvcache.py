@@ -31,6 +31,11 @@ class SequenceCache:
         self.logit_rows: dict[tuple[int, int], int] = {}  # (seq, pos) -> row of the last decode
 
     @property
+    def ctx(self) -> ll.llama_context_p:
+        """The llama.cpp context these sequences live in."""
+        return self._ctx
+
+    @property
     def n_ctx(self) -> int:
         return ll.llama_n_ctx(self._ctx)
 

@@ -117,8 +117,7 @@ class LlamaCppEngine(Engine):
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
         self._ctx = self._new_context(self.options.n_seq_max, self._main_n_ctx())
         self._cache = SequenceCache(self._ctx, self.options.n_batch, self.options.n_seq_max)
-        self._score_ctx: ll.llama_context_p | None = None  # made on the first scoring call
-        self._score_cache: SequenceCache | None = None
+        self._score_cache: SequenceCache | None = None  # made on the first scoring call
         self.chat = ChatFormat.from_model(self._model, self._piece)
         self._closed = False
 
@@ -163,8 +162,8 @@ class LlamaCppEngine(Engine):
         last scoring prompt stays cached for the next one, e.g. the head of a verification
         template)."""
         if self._score_cache is None:
-            self._score_ctx = self._new_context(2, self.n_ctx)
-            self._score_cache = SequenceCache(self._score_ctx, self.options.n_batch, 2)
+            self._score_cache = SequenceCache(self._new_context(2, self.n_ctx),
+                                              self.options.n_batch, 2)
         return self._score_cache
 
     def close(self) -> None:
@@ -175,7 +174,7 @@ class LlamaCppEngine(Engine):
         ll.llama_free(self._ctx)
         if self._score_cache is not None:
             self._score_cache.free()
-            ll.llama_free(self._score_ctx)
+            ll.llama_free(self._score_cache.ctx)
         ll.llama_model_free(self._model)
 
     # -- tokens -------------------------------------------------------------------------
@@ -345,7 +344,7 @@ class LlamaCppEngine(Engine):
             tokens = []
             for i, token_id in enumerate(cont):
                 row = cache.logit_rows[(0, len(base) - 1 + i)]
-                logits = self._logits(row, self._score_ctx)
+                logits = self._logits(row, cache.ctx)
                 tokens.append(token_stats(token_id, logits, 0, self._piece))
             return tokens
 
@@ -355,7 +354,7 @@ class LlamaCppEngine(Engine):
             cache = self._scoring()
             decoded, _ = cache.prepare([base], [len(base) - 1])
             self._read_prompt(len(base), decoded)
-            logits = self._logits(cache.logit_rows[(0, len(base) - 1)], self._score_ctx)
+            logits = self._logits(cache.logit_rows[(0, len(base) - 1)], cache.ctx)
             result = {}
             for candidate in candidates:
                 first = self.tokenize(candidate, special=False)[:1]
