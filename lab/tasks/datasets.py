@@ -89,8 +89,11 @@ BUILTIN_SETS = {
 
 def set_help() -> str:
     """What `--set` accepts, in the words of a command's help."""
-    kinds = ", ".join(f"{k}:PATH" for k in FILE_KINDS)
-    return f"A problem set: {', '.join(BUILTIN_SETS)}, or a file: {kinds}."
+    return f"A problem set: {', '.join(BUILTIN_SETS)}, or a file: {_file_specs()}."
+
+
+def _file_specs() -> str:
+    return ", ".join(f"{k}:PATH" for k in FILE_KINDS)
 
 
 def load_set(spec: str, limit: int | None = None, **options: Any) -> list[Problem]:
@@ -126,9 +129,7 @@ def load_set_result(spec: str, limit: int | None = None, **options: Any) -> Load
 def _unknown_set_message(spec: str) -> str:
     if spec in FILE_KINDS:
         return f"{spec} needs a file: {spec}:PATH"
-    names = ", ".join(BUILTIN_SETS)
-    kinds = ", ".join(f"{k}:PATH" for k in FILE_KINDS)
-    return f"unknown problem set {spec!r}: use one of {names}, or {kinds}"
+    return f"unknown problem set {spec!r}: use one of {', '.join(BUILTIN_SETS)}, or {_file_specs()}"
 
 
 def _columns(options: dict[str, Any]) -> Columns:
