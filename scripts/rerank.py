@@ -1,0 +1,101 @@
+"""best-of-n (mean-logprob) from the chains a self-consistency sweep already drew, checked.
+
+With the same prompt, sampling settings and seed, `best-of-n` draws exactly the chains that
+`self-consistency` draws (one batched call, sequence i on seed + i); the two differ only in
+the pick: the vote, or the answered chain with the highest mean log-prob (a log-prob scorer
+reads the sampled tokens, so it costs no model call). So an experiment's self-consistency
+runs with every chain drawn (`early_stop=false`) also give best@k for every k <= N, with the
+lab's own scorer and estimator (ties uniform, cut chains not ranked, as in the runs).
+
+`--check EXPERIMENT` compares with real best-of-n runs stored there (same problems, n and
+seed): per problem, whether the chains' tokens are the same and the picks agree.
+
+    python scripts/rerank.py readme-arith30 --ks 1,2,4,8 --check check-bon
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from lab.evaluation.estimators import Chain, best_at_k, wilson_interval
+from lab.evaluation.resample import chains_of
+from lab.scorers import mean_logprob
+from lab.store.ledger import Ledger
+from lab.store.queries import RunSummary
+from lab.trace import NodeKind, Trace
+
+SCORER = "mean-logprob"
+
+
+def full_draws(ledger: Ledger, experiment: str) -> dict[tuple[str, str], RunSummary]:
+    """The newest complete self-consistency run per problem that drew every chain."""
+    runs: dict[tuple[str, str], RunSummary] = {}
+    for run in ledger.runs_in_experiment(experiment):  # newest first: the first one stays
+        if (run.strategy == "self-consistency" and run.status == "complete"
+                and run.params.get("early_stop") is False and run.budget is None):
+            runs.setdefault((run.model, run.problem_id), run)
+    return runs
+
+
+def ranked_chains(trace: Trace) -> list[Chain]:
+    """The run's chains as estimator input, each scored by its mean log-prob."""
+    nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    return [replace(chain, score=mean_logprob(node.tokens))
+            for chain, node in zip(chains_of(trace), nodes, strict=True)]
+
+
+def table(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], ks: list[int]) -> None:
+    traces = [ledger.load_trace(run.id) for run in runs.values()]
+    n = min(len([x for x in t.nodes if x.kind == NodeKind.CHAIN]) for t in traces)
+    print(f"{len(traces)} problems, {n} chains each; best-of-n ({SCORER}) from the same chains")
+    print("| n | best@k [95% CI] | tokens/problem |")
+    print("|---|---|---|")
+    for k in [k for k in ks if k <= n]:
+        chances = [best_at_k(ranked_chains(t), k).value for t in traces]
+        low, high = wilson_interval(sum(chances), len(traces))
+        tokens = sum(t.compute.all_generated * k / n for t in traces) / len(traces)
+        print(f"| {k} | {sum(chances) / len(traces):.3f} [{low:.3f}, {high:.3f}] | {tokens:.0f} |")
+
+
+def check(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], experiment: str) -> None:
+    """Real best-of-n runs against the self-consistency chains on the same problems."""
+    same_tokens = same_pick = compared = 0
+    for run in ledger.runs_in_experiment(experiment):
+        key = (run.model, run.problem_id)
+        if run.strategy != "best-of-n" or run.status != "complete" or key not in runs:
+            continue
+        real = ledger.load_trace(run.id)
+        drawn = ledger.load_trace(runs[key].id)
+        tokens_real = [[t.id for t in n.tokens] for n in real.nodes if n.kind == NodeKind.CHAIN]
+        tokens_drawn = [[t.id for t in n.tokens] for n in drawn.nodes if n.kind == NodeKind.CHAIN]
+        chains = ranked_chains(drawn)
+        answered = [c for c in chains if c.group is not None]
+        pick = max(answered, key=lambda c: c.score or float("-inf")) if answered else None
+        agrees = (pick is not None and pick.correct) == bool(real.correct)
+        compared += 1
+        same_tokens += tokens_real == tokens_drawn
+        same_pick += agrees
+        print(f"{run.problem_id}: chains {'identical' if tokens_real == tokens_drawn else 'DIFFER'}"
+              f", best-of-n said {real.final_answer!r} ({'right' if real.correct else 'wrong'}),"
+              f" the re-ranked pick is {'right' if pick and pick.correct else 'wrong'}")
+    print(f"checked {compared}: identical chains {same_tokens}, same outcome {same_pick}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("experiment")
+    parser.add_argument("--ks", default="1,2,4,8")
+    parser.add_argument("--check", metavar="EXPERIMENT", help="real best-of-n runs to compare")
+    args = parser.parse_args()
+    ledger = Ledger(recover=False)
+    runs = full_draws(ledger, args.experiment)
+    if not runs:
+        raise SystemExit(f"no self-consistency run with every chain drawn in {args.experiment}")
+    table(ledger, runs, [int(k) for k in args.ks.split(",")])
+    if args.check:
+        check(ledger, runs, args.check)
+
+
+if __name__ == "__main__":
+    main()
