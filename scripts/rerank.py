@@ -1,14 +1,17 @@
 """best-of-n (mean-logprob) from the chains a self-consistency sweep already drew, checked.
 
-With the same prompt, sampling settings and seed, `best-of-n` draws exactly the chains that
-`self-consistency` draws (one batched call, sequence i on seed + i); the two differ only in
-the pick: the vote, or the answered chain with the highest mean log-prob (a log-prob scorer
-reads the sampled tokens, so it costs no model call). So an experiment's self-consistency
-runs with every chain drawn (`early_stop=false`) also give best@k for every k <= N, with the
-lab's own scorer and estimator (ties uniform, cut chains not ranked, as in the runs).
+With the same prompt and sampling settings, `best-of-n` draws its chains from the same
+distribution as `self-consistency` (one batched call, sequence i on seed + i: with the same
+seed usually the very same tokens); the two differ only in the pick: the vote, or the
+answered chain with the highest mean log-prob (a log-prob scorer reads the sampled tokens, so
+it costs no model call). So an experiment's self-consistency runs with every chain drawn
+(`early_stop=false`) also give best@k for every k <= N, with the lab's own scorer and
+estimator (ties uniform, cut chains not ranked, as in the runs), as sample reuse gives maj@k.
 
 `--check EXPERIMENT` compares with real best-of-n runs stored there (same problems, n and
-seed): per problem, whether the chains' tokens are the same and the picks agree.
+seed): per problem, whether the chains' tokens are the same and the outcomes agree. Tokens
+can differ where llama.cpp's numerics do (a prompt decoded or served from the cache): a
+near-tie between two tokens then goes the other way, and the chains part from there.
 
     python scripts/rerank.py readme-arith30 --ks 1,2,4,8 --check check-bon
 """
@@ -58,8 +61,10 @@ def table(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], ks: list[int]
         print(f"| {k} | {sum(chances) / len(traces):.3f} [{low:.3f}, {high:.3f}] | {tokens:.0f} |")
 
 
-def check(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], experiment: str) -> None:
-    """Real best-of-n runs against the self-consistency chains on the same problems."""
+def check(ledger: Ledger, runs: dict[tuple[str, str], RunSummary],
+          experiment: str) -> tuple[int, int, int]:
+    """Real best-of-n runs against the self-consistency chains on the same problems: how many
+    were compared, drew identical chains, and among those came out the same."""
     same_tokens = same_pick = compared = 0
     for run in ledger.runs_in_experiment(experiment):
         key = (run.model, run.problem_id)
@@ -73,13 +78,16 @@ def check(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], experiment: s
         answered = [c for c in chains if c.group is not None]
         pick = max(answered, key=lambda c: c.score or float("-inf")) if answered else None
         agrees = (pick is not None and pick.correct) == bool(real.correct)
+        identical = tokens_real == tokens_drawn
         compared += 1
-        same_tokens += tokens_real == tokens_drawn
-        same_pick += agrees
-        print(f"{run.problem_id}: chains {'identical' if tokens_real == tokens_drawn else 'DIFFER'}"
+        same_tokens += identical
+        same_pick += identical and agrees
+        print(f"{run.problem_id}: chains {'identical' if identical else 'differ'}"
               f", best-of-n said {real.final_answer!r} ({'right' if real.correct else 'wrong'}),"
               f" the re-ranked pick is {'right' if pick and pick.correct else 'wrong'}")
-    print(f"checked {compared}: identical chains {same_tokens}, same outcome {same_pick}")
+    print(f"checked {compared}: identical chains {same_tokens}, of which the same outcome "
+          f"{same_pick}")
+    return compared, same_tokens, same_pick
 
 
 def main() -> None:
