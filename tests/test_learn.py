@@ -98,7 +98,7 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     never = expectation(Measured("beam-search", MODEL, RECORD | {"tried": [TRIAL | {"held": 0}]}))
     assert "was wrong at the first seed on each" in never
     assert expectation(None).startswith("Not measured")
-    assert "8 of the first 10 `longctx-easy`" in expectation(None, "recursive")
+    assert "16 of the first 20 `longctx-easy`" in expectation(None, "recursive")
     assert expectation(Measured("x", MODEL, {"note": "out of time"})).startswith(
         "No demonstration yet (out of time)")
 

@@ -131,8 +131,8 @@ def with_measured(preset: Preset, measured: Measured | None) -> Preset:
 
 NOT_SEARCHED = {  # strategies scripts/find_demos.py does not measure, and why
     "recursive": "Not searched by `scripts/find_demos.py`; measured with `lab eval` instead "
-                 "(README, *Strategies*): the default model solved 8 of the first 10 "
-                 "`longctx-easy` problems, this one among them, against 0 of 10 for `direct` "
+                 "(README, *Strategies*): the default model solved 16 of the first 20 "
+                 "`longctx-easy` problems, this one among them, against 0 of 20 for `direct` "
                  "on the question alone. The button opens it at the strategy's defaults.",
 }
 
