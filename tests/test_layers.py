@@ -11,7 +11,7 @@ LAB = Path(__file__).resolve().parent.parent / "lab"
 # Lowest first; a module may import from its own layer or any layer before it.
 LAYERS = [
     ("lab.config", "lab.plugins"),
-    ("lab.tasks", "lab.engine", "lab.models", "lab.sandbox"),
+    ("lab.tasks", "lab.engine", "lab.models", "lab.pull", "lab.sandbox"),
     ("lab.trace", "lab.prompts", "lab.divergence", "lab.trace_html"),
     ("lab.scorers",),
     ("lab.strategies",),
