@@ -13,7 +13,8 @@ model's name, so Learn can say what to expect and its presets open a problem tha
     .venv/bin/python scripts/find_demos.py --sections program,self-consistency --tries 4
 
 The time limit is checked between runs: a section that starts after it is written as not
-measured. The file keeps the other models' entries.
+measured, unless the file holds an earlier measurement of it, which is kept. The file keeps
+the other models' entries.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ OFFERED = 60  # problems of a built-in set the Playground offers (lab.ui.problem
 SEED_STRIDE = 1000  # seeds 0, 1000, ...: sequence i uses seed + i, so no two runs share a chain
 GREEDY_COT = ("cot", {"max_tokens": 256})
 GREEDY_DIRECT = ("direct", {})
+OUT_OF_TIME = "not measured: out of time"
 
 
 @dataclass(frozen=True)
@@ -235,8 +237,7 @@ def main() -> None:
     command = " ".join(["scripts/find_demos.py", *sys.argv[1:]])
     for plan in plans:
         if runner.out_of_time():
-            record: dict[str, Any] = {"note": "not measured: out of time", "found": [],
-                                      "tried": []}
+            record: dict[str, Any] = {"note": OUT_OF_TIME, "found": [], "tried": []}
         else:
             print(f"{plan.strategy}: {plan.expect}", flush=True)
             record = measure(plan, runner, args)
@@ -252,11 +253,16 @@ def main() -> None:
 
 
 def _write(out: Path, model: str, sections: dict[str, Any], session: dict[str, Any]) -> None:
-    """Merge the sections into the model's entry (other sections and models are kept) and
-    record this invocation's cost (replacing its own earlier record)."""
+    """Merge the sections into the model's entry (other sections and models are kept; a
+    section the deadline cut does not replace an earlier measurement of it) and record this
+    invocation's cost (replacing its own earlier record)."""
     data = json.loads(out.read_text()) if out.exists() else {}
     entry = data.setdefault("models", {}).setdefault(model, {})
-    entry.setdefault("sections", {}).update(sections)
+    measured = entry.setdefault("sections", {})
+    for name, record in sections.items():
+        if record.get("note") == OUT_OF_TIME and "baseline" in measured.get(name, {}):
+            continue  # a run cut short keeps the section's earlier measurement
+        measured[name] = record
     sessions = [s for s in entry.get("sessions", []) if s.get("command") != session["command"]]
     entry["sessions"] = [*sessions, session]
     out.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

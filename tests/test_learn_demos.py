@@ -71,3 +71,14 @@ def test_measure_keeps_a_problem_where_the_strategy_beats_greedy(tmp_path: Path)
     assert set(data) == {"scripted", "other"}
     assert set(data["scripted"]["sections"]) == {"program", "cot"}
     assert [s["command"] for s in data["scripted"]["sessions"]] == ["a", "b"]
+
+
+def test_a_section_the_deadline_cut_keeps_its_earlier_measurement(tmp_path: Path):
+    out = tmp_path / "demos.json"
+    measured = {"baseline": {"strategy": "cot"}, "found": [{"problem": "arith-0053"}]}
+    cut = {"note": find_demos.OUT_OF_TIME, "found": [], "tried": []}
+    find_demos._write(out, "m", {"self-consistency": measured}, {"command": "a"})
+    find_demos._write(out, "m", {"self-consistency": cut, "beam-search": cut}, {"command": "b"})
+    sections = json.loads(out.read_text())["models"]["m"]["sections"]
+    assert sections["self-consistency"] == measured  # kept, not overwritten by the cut run
+    assert sections["beam-search"] == cut  # nothing measured before: the note says why
