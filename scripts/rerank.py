@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
-from lab.evaluation.estimators import Chain, best_at_k, wilson_interval
+from lab.evaluation.estimators import Chain, best_at_k, best_correct, wilson_interval
 from lab.evaluation.resample import chains_of
 from lab.scorers import mean_logprob
 from lab.store.ledger import Ledger
@@ -48,14 +48,20 @@ def ranked_chains(trace: Trace) -> list[Chain]:
             for chain, node in zip(chains_of(trace), nodes, strict=True)]
 
 
+def chain_token_ids(trace: Trace) -> list[list[int]]:
+    """Each sampled chain's token ids, in the run's order."""
+    return [[t.id for t in n.tokens] for n in trace.nodes if n.kind == NodeKind.CHAIN]
+
+
 def table(ledger: Ledger, runs: dict[tuple[str, str], RunSummary], ks: list[int]) -> None:
     traces = [ledger.load_trace(run.id) for run in runs.values()]
-    n = min(len([x for x in t.nodes if x.kind == NodeKind.CHAIN]) for t in traces)
+    ranked = [ranked_chains(t) for t in traces]
+    n = min(len(chains) for chains in ranked)
     print(f"{len(traces)} problems, {n} chains each; best-of-n ({SCORER}) from the same chains")
     print("| n | best@k [95% CI] | tokens/problem |")
     print("|---|---|---|")
     for k in [k for k in ks if k <= n]:
-        chances = [best_at_k(ranked_chains(t), k).value for t in traces]
+        chances = [best_at_k(chains, k).value for chains in ranked]
         low, high = wilson_interval(sum(chances), len(traces))
         tokens = sum(t.compute.all_generated * k / n for t in traces) / len(traces)
         print(f"| {k} | {sum(chances) / len(traces):.3f} [{low:.3f}, {high:.3f}] | {tokens:.0f} |")
@@ -72,19 +78,16 @@ def check(ledger: Ledger, runs: dict[tuple[str, str], RunSummary],
             continue
         real = ledger.load_trace(run.id)
         drawn = ledger.load_trace(runs[key].id)
-        tokens_real = [[t.id for t in n.tokens] for n in real.nodes if n.kind == NodeKind.CHAIN]
-        tokens_drawn = [[t.id for t in n.tokens] for n in drawn.nodes if n.kind == NodeKind.CHAIN]
         chains = ranked_chains(drawn)
-        answered = [c for c in chains if c.group is not None]
-        pick = max(answered, key=lambda c: c.score or float("-inf")) if answered else None
-        agrees = (pick is not None and pick.correct) == bool(real.correct)
-        identical = tokens_real == tokens_drawn
+        pick_right = best_correct(chains, range(len(chains)))  # ties count as a share
+        agrees = pick_right == float(bool(real.correct))
+        identical = chain_token_ids(real) == chain_token_ids(drawn)
         compared += 1
         same_tokens += identical
         same_pick += identical and agrees
         print(f"{run.problem_id}: chains {'identical' if identical else 'differ'}"
               f", best-of-n said {real.final_answer!r} ({'right' if real.correct else 'wrong'}),"
-              f" the re-ranked pick is {'right' if pick and pick.correct else 'wrong'}")
+              f" the re-ranked pick is right {pick_right:g} of the time")
     print(f"checked {compared}: identical chains {same_tokens}, of which the same outcome "
           f"{same_pick}")
     return compared, same_tokens, same_pick

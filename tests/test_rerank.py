@@ -15,17 +15,12 @@ from lab.evaluation.estimators import best_at_k
 from lab.execution import RunRequest, execute
 from lab.store.ledger import Ledger
 from lab.tasks.datasets import load_set
-from lab.trace import NodeKind
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rerank.py"
 spec = importlib.util.spec_from_file_location("rerank", SCRIPT)
 rerank = importlib.util.module_from_spec(spec)
 sys.modules["rerank"] = rerank
 spec.loader.exec_module(rerank)  # type: ignore[union-attr]
-
-
-def token_ids(trace) -> list[list[int]]:
-    return [[t.id for t in n.tokens] for n in trace.nodes if n.kind == NodeKind.CHAIN]
 
 
 def both(engine, problem, settings: dict, ledger: Ledger):
@@ -61,5 +56,5 @@ def test_on_the_real_model_the_same_seed_draws_best_of_ns_chains(smollm_engine, 
     assert compared == 1
     # numerics can tip a near-tie (a prompt decoded, then served from the cache); the check
     # must say which, and where the chains are the same, so is the outcome
-    assert identical == (token_ids(drawn) == token_ids(ranked))
+    assert identical == (rerank.chain_token_ids(drawn) == rerank.chain_token_ids(ranked))
     assert same == identical
