@@ -11,6 +11,12 @@ model's name, so Learn can say what to expect and its presets open a problem tha
     nice -n 10 .venv/bin/python scripts/find_demos.py                      # the default model
     nice -n 10 .venv/bin/python scripts/find_demos.py --model qwen2.5-coder-1.5b --minutes 90
     .venv/bin/python scripts/find_demos.py --sections program,self-consistency --tries 4
+    .venv/bin/python scripts/find_demos.py --prefer readme-arith50   # stored runs first
+
+`--prefer EXP` tries first the problems on which the ledger's experiment EXP (same model)
+already shows the effect (the baseline strategy wrong, the section's strategy right), then
+those it says nothing about, then those where it shows no effect: the stored runs only order
+the candidates, every kept problem is measured again here.
 
 The time limit is checked between runs: a section that starts after it is written as not
 measured, unless the file holds an earlier measurement of it, which is kept. The file keeps
@@ -36,6 +42,8 @@ from lab.engine.base import Engine
 from lab.engine.llamacpp import LlamaCppEngine
 from lab.execution import RunRequest, execute
 from lab.models import resolve_model_path
+from lab.store.ledger import Ledger
+from lab.store.queries import RunSummary
 from lab.strategies.registry import get_strategy
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem
@@ -44,7 +52,7 @@ REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "demos.json"
 OFFERED = 60  # problems of a built-in set the Playground offers (lab.ui.problems.SET_SIZE)
 SEED_STRIDE = 1000  # seeds 0, 1000, ...: sequence i uses seed + i, so no two runs share a chain
-GREEDY_COT = ("cot", {"max_tokens": 256})
+GREEDY_COT = ("cot", {})  # at its defaults: greedy, the lab's token cap
 GREEDY_DIRECT = ("direct", {})
 OUT_OF_TIME = "not measured: out of time"
 
@@ -148,20 +156,52 @@ def deterministic(strategy: str, params: dict[str, Any]) -> bool:
     return "temperature" in values and float(values["temperature"]) == 0.0
 
 
-def candidates(problem_set: str, order: str) -> list[Problem]:
+SEEN, UNSEEN, NOT_SEEN = 0, 1, 2  # what stored runs say of a problem: effect, nothing, none
+
+
+def stored_hints(runs: list[RunSummary], plan: Plan, model: str) -> dict[str, int]:
+    """Per problem id: SEEN when a stored greedy baseline run was wrong and a stored run of the
+    section's strategy right; NOT_SEEN when the stored baseline was right, or wrong with the
+    strategy never right; absent (UNSEEN) when the runs say nothing of it."""
+    baseline: dict[str, list[bool]] = {}
+    strategy: dict[str, list[bool]] = {}
+    for run in runs:
+        if run.model != model or run.status != "complete" or run.correct is None:
+            continue
+        if run.strategy == plan.baseline[0] and float(run.params.get("temperature", 0)) == 0:
+            baseline.setdefault(run.problem_id, []).append(run.correct)
+        elif run.strategy == plan.strategy:
+            strategy.setdefault(run.problem_id, []).append(run.correct)
+    hints = {}
+    for problem, right in baseline.items():
+        if all(right):
+            hints[problem] = NOT_SEEN
+        elif problem in strategy:
+            hints[problem] = SEEN if any(strategy[problem]) else NOT_SEEN
+    return hints
+
+
+def candidates(problem_set: str, order: str, hints: dict[str, int] | None = None
+               ) -> list[Problem]:
     """The problems the Playground offers, from the middle of the difficulty range out
-    (easy ones are rarely wrong, the hardest rarely right), hardest or easiest first."""
+    (easy ones are rarely wrong, the hardest rarely right), hardest or easiest first; with
+    hints from stored runs, the problems they show the effect on come first."""
     problems = load_set(problem_set, limit=OFFERED)
     if order in ("hardest", "easiest"):
         sign = -1 if order == "hardest" else 1
-        return sorted(problems, key=lambda p: (sign * (p.difficulty or 0), p.id))
-    levels = sorted({p.difficulty or 0 for p in problems})
-    middle = levels[len(levels) // 2]
-    return sorted(problems, key=lambda p: (abs((p.difficulty or 0) - middle), p.id))
+        ordered = sorted(problems, key=lambda p: (sign * (p.difficulty or 0), p.id))
+    else:
+        levels = sorted({p.difficulty or 0 for p in problems})
+        middle = levels[len(levels) // 2]
+        ordered = sorted(problems, key=lambda p: (abs((p.difficulty or 0) - middle), p.id))
+    hints = hints or {}
+    return sorted(ordered, key=lambda p: hints.get(p.id, UNSEEN))  # stable: order within
 
 
-def measure(plan: Plan, runner: Runner, args: argparse.Namespace) -> dict[str, Any]:
-    """Try the plan's candidates until `keep` problems hold or `tries` were tried."""
+def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
+            hints: dict[str, int] | None = None) -> dict[str, Any]:
+    """Try the plan's candidates (stored hints first) until `keep` problems hold or `tries`
+    were tried."""
     strategy = get_strategy(plan.strategy)
     demo = strategy.demo
     if demo is None:
@@ -173,7 +213,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace) -> dict[str, A
     found: list[Trial] = []
     tried: list[Trial] = []
     baseline_right = 0
-    for problem in candidates(demo.problem_set, plan.order):
+    for problem in candidates(demo.problem_set, plan.order, hints):
         if len(found) >= args.keep or len(tried) >= args.tries or runner.out_of_time():
             break
         base_answer, base_ok = runner.baseline(plan, problem)
@@ -226,7 +266,11 @@ def main() -> None:
                         help="CPU time limit (all threads); on a machine whose engine lock is "
                              "shared, waiting for a turn costs no CPU")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--prefer", action="append", default=[], metavar="EXPERIMENT",
+                        help="try first the problems this stored experiment shows the effect "
+                             "on (repeatable)")
     args = parser.parse_args()
+    stored = _stored_runs(args.prefer)
 
     wanted = [s for s in args.sections.split(",") if s]
     plans = [p for p in PLANS if not wanted or p.strategy in wanted]
@@ -240,7 +284,8 @@ def main() -> None:
             record: dict[str, Any] = {"note": OUT_OF_TIME, "found": [], "tried": []}
         else:
             print(f"{plan.strategy}: {plan.expect}", flush=True)
-            record = measure(plan, runner, args)
+            hints = stored_hints(stored, plan, runner.engine.model_name)
+            record = measure(plan, runner, args, hints)
         record |= {"measured": date.today().isoformat(), "command": command,
                    "prompt_format": runner.engine.prompt_format}
         # after every section: a cut run keeps what it measured
@@ -250,6 +295,13 @@ def main() -> None:
                 "cpu": _cpu()})
     runner.engine.close()
     print(f"wrote {args.out} ({round(time.monotonic() - started)} s, {runner.runs} runs)")
+
+
+def _stored_runs(experiments: list[str]) -> list[RunSummary]:
+    if not experiments:
+        return []
+    with Ledger(recover=False) as ledger:
+        return [run for name in experiments for run in ledger.runs_in_experiment(name)]
 
 
 def _write(out: Path, model: str, sections: dict[str, Any], session: dict[str, Any]) -> None:

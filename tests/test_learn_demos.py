@@ -7,9 +7,11 @@ import argparse
 import importlib.util
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lab.engine.scripted import ScriptedEngine, ScriptedRequest
+from lab.store.queries import RunSummary
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "find_demos.py"
 spec = importlib.util.spec_from_file_location("find_demos", SCRIPT)
@@ -44,7 +46,7 @@ def test_a_trial_summary_names_the_answer_and_the_seed_it_held_on():
 
 
 def test_temperature_zero_strategies_run_once():
-    assert find_demos.deterministic("cot", {"max_tokens": 256})
+    assert find_demos.deterministic("cot", {})  # the baseline, at its defaults
     assert find_demos.deterministic("self-refine", {"rounds": 1})
     assert not find_demos.deterministic("self-consistency", {"n": 8})
 
@@ -82,3 +84,37 @@ def test_a_section_the_deadline_cut_keeps_its_earlier_measurement(tmp_path: Path
     sections = json.loads(out.read_text())["models"]["m"]["sections"]
     assert sections["self-consistency"] == measured  # kept, not overwritten by the cut run
     assert sections["beam-search"] == cut  # nothing measured before: the note says why
+
+
+def stored(problem: str, strategy: str, correct: bool, model: str = "m",
+           **params: object) -> RunSummary:
+    return RunSummary(id=0, created=datetime.now(UTC), status="complete", strategy=strategy,
+                      model=model, problem_set="arith", problem_id=problem, answer=None,
+                      gold=None, correct=correct, params=dict(params), budget=None, seed=0,
+                      prompt_tokens=0, generated_tokens=0, engine_calls=1, wall_s=0.0,
+                      cached_prompt_tokens=0, verdict_tokens=0, experiment="e",
+                      lab_version="", finished=None, error=None)
+
+
+def test_stored_runs_put_the_problems_that_showed_the_effect_first():
+    plan = find_demos.Plan("self-consistency")
+    runs = [
+        stored("arith-0003", "cot", False, temperature=0.0),
+        stored("arith-0003", "self-consistency", False, n=1),
+        stored("arith-0003", "self-consistency", True, n=8),  # effect: greedy wrong, vote right
+        stored("arith-0002", "cot", True, temperature=0.0),  # greedy right: nothing to show
+        stored("arith-0004", "cot", False, temperature=0.0),
+        stored("arith-0004", "self-consistency", False),  # the vote wrong too
+        stored("arith-0005", "cot", False, temperature=0.0),  # no vote stored: unknown
+        stored("arith-0006", "cot", False, temperature=0.7),  # sampled, not the greedy baseline
+        stored("arith-0006", "self-consistency", True),
+        stored("arith-0007", "cot", False, model="other", temperature=0.0),
+        stored("arith-0007", "self-consistency", True, model="other"),
+    ]
+    hints = find_demos.stored_hints(runs, plan, "m")
+    assert hints == {"arith-0003": find_demos.SEEN, "arith-0002": find_demos.NOT_SEEN,
+                     "arith-0004": find_demos.NOT_SEEN}
+    order = [p.id for p in find_demos.candidates("arith", "easiest", hints)]
+    assert order[0] == "arith-0003" and set(order[-2:]) == {"arith-0002", "arith-0004"}
+    assert order[1:-2] == [p.id for p in find_demos.candidates("arith", "easiest")
+                           if p.id not in hints]

@@ -86,7 +86,7 @@ class BudgetForcing(Strategy):
     order = 120
     views = (TraceView.CHAINS,)
     sweep_knob = "min_tokens"
-    demo = Demo({"min_tokens": 192, "max_tokens": 320})
+    demo = Demo({"min_tokens": 256})
     summary = ("Think longer on purpose: an early answer becomes \"Wait,\" until a minimum of "
                "tokens; at the maximum, answer.")
     params = (

@@ -52,7 +52,7 @@ class ConfidenceVote(Strategy):
     order = 90
     views = (TraceView.VOTES, TraceView.CHAINS)
     sweep_knob = "n"
-    demo = Demo({"n": 8, "warmup": 3, "max_tokens": 256})
+    demo = Demo({"n": 8, "warmup": 3})
     pick = "maj"
     vote_weight = CONFIDENCE
     summary = "DeepConf: confidence-weighted voting; low-confidence chains stop early."

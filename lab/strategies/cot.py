@@ -15,7 +15,7 @@ class ChainOfThought(Strategy):
     category = categories.THINK
     order = 20
     views = (TraceView.CHAINS,)
-    demo = Demo({"max_tokens": 256})
+    demo = Demo({})
     summary = "One step-by-step answer (greedy at temperature 0, else sampled)."
     params = (*sampling_params(temperature=0.0), seed_param())
 

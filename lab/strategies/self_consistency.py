@@ -53,7 +53,7 @@ class SelfConsistency(Strategy):
     order = 30
     views = (TraceView.VOTES, TraceView.CHAINS)
     sweep_knob = "n"
-    demo = Demo({"n": 8, "max_tokens": 256, "temperature": 0.7})
+    demo = Demo({"n": 8})
     pick = "maj"
     summary = "Sample N chains and take the majority answer."
     params = (

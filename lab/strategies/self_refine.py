@@ -82,7 +82,7 @@ class SelfRefine(Strategy):
     order = 60
     views = (TraceView.CANDIDATES, TraceView.CHAINS)
     sweep_knob = "rounds"
-    demo = Demo({"rounds": 1, "max_tokens": 256})
+    demo = Demo({"rounds": 1})
     summary = "Draft, then critique and revise; keep a revision only if it scores as high."
     params = (
         rounds_param(2),
