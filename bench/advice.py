@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from lab.commands.common import open_engine  # noqa: E402
 from lab.evaluation import run_sweep  # noqa: E402
 from lab.evaluation.advice import (  # noqa: E402
+    TOLERANCE,
     Advice,
     StoredProblem,
     StoredSweep,
@@ -46,21 +47,25 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10, help="held-apart problems (0: none)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--leave-one-out", action="store_true")
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE,
+                        help="advise the cheapest option this close to the best prediction")
     args = parser.parse_args()
 
     model = resolve_model_path(args.model).stem  # the name its runs are stored under
     ledger = Ledger()
     sweep = load_sweep(ledger, args.experiment, model)
     greedy = next(o for o in sweep.options if o.strategy and o.strategy != sweep.voter)
-    vote = next(o for o in reversed(sweep.options) if o.strategy == sweep.voter)
+    vote = next(o for o in sweep.options  # the voter's own runs, at their full n
+                if o.key == f"{sweep.voter} n={sweep.voter_params['n']}")
     print(f"# {model}, advice from {args.experiment} ({len(sweep.problems)} "
-          f"problems of {sweep.problem_set}), {cpu()}")
+          f"problems of {sweep.problem_set}), tolerance {args.tolerance}, {cpu()}")
     if args.leave_one_out:
-        rows = [outcome(p, _without(sweep, p), greedy.key, vote.key) for p in sweep.problems]
+        rows = [outcome(p, _without(sweep, p), greedy.key, vote.key, args.tolerance)
+                for p in sweep.problems]
         report("leave-one-out over the sweep", rows, greedy.label, vote.label)
     if args.count:
         held = held_apart(args, open_engine(args.model), ledger, sweep)
-        rows = [outcome(p, sweep, greedy.key, vote.key) for p in held.problems]
+        rows = [outcome(p, sweep, greedy.key, vote.key, args.tolerance) for p in held.problems]
         report(f"held apart: {args.problem_set} problems {args.start}..."
                f"{args.start + args.count - 1}", rows, greedy.label, vote.label)
 
@@ -98,8 +103,13 @@ def _without(sweep: StoredSweep, left_out: StoredProblem) -> StoredSweep:
     return dataclasses.replace(sweep, problems=[p for p in sweep.problems if p is not left_out])
 
 
-def outcome(problem: StoredProblem, sweep: StoredSweep, greedy: str, vote: str) -> dict:
-    advice = predict(Advice(problem.difficulty, problem.probe_tokens, 0, 0.0, None), sweep)
+def outcome(problem: StoredProblem, sweep: StoredSweep, greedy: str, vote: str,
+            tolerance: float = TOLERANCE) -> dict:
+    """The advice for a stored problem, chosen among the options measured on it (so that its
+    outcome is known), against always greedy and always the vote."""
+    measured = [o for o in sweep.options if o.key in problem.chance]
+    advice = predict(Advice(problem.difficulty, problem.probe_tokens, 0, 0.0, None),
+                     dataclasses.replace(sweep, options=measured), tolerance)
     assert advice.chosen is not None
     key = advice.chosen.option.key
     return {

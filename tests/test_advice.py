@@ -145,6 +145,18 @@ def test_too_few_similar_problems_widen_to_all(engine, ledger):
     assert all(p.problems == 6 for p in advice.predictions)
 
 
+def test_an_option_measured_on_too_few_problems_is_not_advised(engine, ledger):
+    store_sweep(engine, ledger)
+    few = SweepSpec([StrategySpec("cot")], params={"max_tokens": 40, "temperature": 0.7})
+    run_sweep(build_cells(few, [problem("Split", 0)]), engine, ledger, EXPERIMENT)
+    sweep, probe = probe_of(engine, ledger, problem("Split", 9))
+    assert any(o.key.startswith("cot ") for o in sweep.options)  # right on its one problem
+    advice = advise(probe, sweep)
+    assert advice.chosen is not None and advice.chosen.option.key == "self-consistency n=8"
+    assert all(p.problems == 4 for p in advice.predictions)
+    assert any("fewer than 4 of these problems: cot temperature=0.7" in n for n in advice.notes)
+
+
 def test_without_a_sweep_the_advice_says_which_command_makes_one(engine, ledger):
     target = problem("Easy", 0)
     assert choose_sweep(ledger, MODEL, target) is None

@@ -40,7 +40,8 @@ from lab.trace import Node, NodeKind, Trace, TraceStatus
 
 PROBE_N = 4  # samples of the probe, drawn in one batched call
 TOLERANCE = 0.05  # an option this close to the best prediction counts as just as good
-MIN_SIMILAR = 4  # fewer stored problems of the probe's level: predict from all of them
+MIN_SIMILAR = 4  # fewer stored problems of the probe's level: predict from all of them;
+# an option measured on fewer of the problems it would be predicted from is not predicted
 PROBE_OPTION = "probe"
 LEVELS = ("unanimous", "majority", "split")  # easy to hard
 LEVEL_WORDS = {
@@ -406,9 +407,14 @@ def predict(advice: Advice, sweep: StoredSweep, tolerance: float = TOLERANCE) ->
     advice.similar, advice.stored = len(similar), len(sweep.problems)
     if len(similar) < MIN_SIMILAR:
         similar, advice.widened = sweep.problems, True
-    advice.predictions = sorted(
-        (p for o in sweep.options if (p := _predict(o, similar)) is not None),
-        key=lambda p: (p.tokens, -p.accuracy))
+    predictions = [p for o in sweep.options if (p := _predict(o, similar)) is not None]
+    enough = min(MIN_SIMILAR, len(similar))
+    too_few = [p.option.label for p in predictions if p.problems < enough]
+    if too_few:
+        advice.notes.append(f"Not predicted, measured on fewer than {enough} of these "
+                            f"problems: {', '.join(too_few)}.")
+    advice.predictions = sorted((p for p in predictions if p.problems >= enough),
+                                key=lambda p: (p.tokens, -p.accuracy))
     if not advice.predictions:
         advice.missing = (f"experiment {sweep.experiment!r} has no graded runs to predict "
                           "from (problems without a gold answer)")
