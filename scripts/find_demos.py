@@ -255,7 +255,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--sections", default="",
-                        help="comma-separated strategies (default: every section's)")
+                        help="comma-separated strategies, measured in this order (default: every "
+                             "section's, cheapest and likeliest first)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per sampled strategy")
     parser.add_argument("--need", type=int, default=3, help="seeds that must show the effect")
     parser.add_argument("--keep", type=int, default=1, help="problems kept per section")
@@ -273,7 +274,10 @@ def main() -> None:
     stored = _stored_runs(args.prefer)
 
     wanted = [s for s in args.sections.split(",") if s]
-    plans = [p for p in PLANS if not wanted or p.strategy in wanted]
+    by_name = {p.strategy: p for p in PLANS}
+    if unknown := [name for name in wanted if name not in by_name]:
+        parser.error(f"no section for {', '.join(unknown)}; sections: {', '.join(by_name)}")
+    plans = [by_name[name] for name in wanted] if wanted else list(PLANS)
     started = time.monotonic()
     cpu_limit_s = args.cpu_minutes * 60 if args.cpu_minutes is not None else float("inf")
     runner = Runner(LlamaCppEngine(resolve_model_path(args.model)), started + args.minutes * 60,
