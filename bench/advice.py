@@ -10,7 +10,8 @@ the settings and seed + i, so these are the chains the probe draws; tests/test_a
 checks it on the real engine), and each option's outcome is the held-apart runs' own (a vote
 of k < n: the expectation over k-subsets of the n chains; the probe's vote: the majority of
 its 4 chains, ties uniform). `--leave-one-out` also advises each stored problem from the
-sweep's other problems. Cost: generated tokens per problem, the probe's included.
+sweep's other problems, `--halves` each half of the sweep from the other half. Cost:
+generated tokens per problem, the probe's included.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=10, help="held-apart problems (0: none)")
     parser.add_argument("--model", default=None)
     parser.add_argument("--leave-one-out", action="store_true")
+    parser.add_argument("--halves", action="store_true",
+                        help="advise each half of the sweep from the other (no problem's own "
+                             "outcome moves the predictions it is advised from, unlike "
+                             "leave-one-out, where leaving a problem out tilts a near-tie "
+                             "against the option that was right on it)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE,
                         help="advise the cheapest option this close to the best prediction")
     args = parser.parse_args()
@@ -63,6 +69,13 @@ def main() -> None:
         rows = [outcome(p, _without(sweep, p), greedy.key, vote.key, args.tolerance)
                 for p in sweep.problems]
         report("leave-one-out over the sweep", rows, greedy.label, vote.label)
+    if args.halves:
+        half = len(sweep.problems) // 2
+        first, second = sweep.problems[:half], sweep.problems[half:]
+        rows = [outcome(p, _only(sweep, other), greedy.key, vote.key, args.tolerance)
+                for part, other in ((first, second), (second, first)) for p in part]
+        report("each half of the sweep advised from the other half", rows, greedy.label,
+               vote.label)
     if args.count:
         held = held_apart(args, open_engine(args.model), ledger, sweep)
         rows = [outcome(p, sweep, greedy.key, vote.key, args.tolerance) for p in held.problems]
@@ -97,6 +110,10 @@ def held_apart(args: argparse.Namespace, engine, ledger: Ledger,
                                            file=sys.stderr))
     print(file=sys.stderr)
     return load_sweep(ledger, holdout, engine.model_name, sweep.probe_n)
+
+
+def _only(sweep: StoredSweep, problems: list[StoredProblem]) -> StoredSweep:
+    return dataclasses.replace(sweep, problems=problems)
 
 
 def _without(sweep: StoredSweep, left_out: StoredProblem) -> StoredSweep:
