@@ -74,7 +74,7 @@ def test_demonstration_divergence_view_and_report(browser, app_url: str, tmp_pat
         page.get_by_text("cut votes", exact=True).click()
     page.get_by_role("button", name="Run").click()
     page.get_by_text("Stored in the ledger as run #1").wait_for(
-        timeout=RUN_TIMEOUT_MS * (5 if DOCS else 2))  # docs: 8 chains of 256 tokens, queued
+        timeout=RUN_TIMEOUT_MS * (5 if DOCS else 2))  # docs: 8 chains of 512 tokens, queued
     page.get_by_role("button", name="Stop", exact=True).wait_for(state="detached")
 
     view = page.locator("details").filter(has_text="Where the chains part ways").first
