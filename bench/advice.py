@@ -33,6 +33,7 @@ from lab.evaluation.advice import (  # noqa: E402
     StoredSweep,
     load_sweep,
     predict,
+    vote_option_key,
 )
 from lab.evaluation.sweep import Cell, Config  # noqa: E402
 from lab.models import resolve_model_path  # noqa: E402
@@ -61,8 +62,8 @@ def main() -> None:
     ledger = Ledger()
     sweep = load_sweep(ledger, args.experiment, model)
     greedy = next(o for o in sweep.options if o.strategy and o.strategy != sweep.voter)
-    vote = next(o for o in sweep.options  # the voter's own runs, at their full n
-                if o.key == f"{sweep.voter} n={sweep.voter_params['n']}")
+    full_n = vote_option_key(sweep.voter, int(sweep.voter_params["n"]))  # the voter's own runs
+    vote = next(o for o in sweep.options if o.key == full_n)
     print(f"# {model}, advice from {args.experiment} ({len(sweep.problems)} "
           f"problems of {sweep.problem_set}), tolerance {args.tolerance}, {cpu()}")
     if args.leave_one_out:

@@ -47,6 +47,7 @@ from lab.store.queries import RunSummary
 from lab.strategies.registry import get_strategy
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem
+from lab.trace import TraceStatus
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "demos.json"
@@ -166,7 +167,7 @@ def stored_hints(runs: list[RunSummary], plan: Plan, model: str) -> dict[str, in
     baseline: dict[str, list[bool]] = {}
     strategy: dict[str, list[bool]] = {}
     for run in runs:
-        if run.model != model or run.status != "complete" or run.correct is None:
+        if run.model != model or run.status != TraceStatus.COMPLETE or run.correct is None:
             continue
         if run.strategy == plan.baseline[0] and float(run.params.get("temperature", 0)) == 0:
             baseline.setdefault(run.problem_id, []).append(run.correct)

@@ -40,8 +40,8 @@ from lab.trace import Node, NodeKind, Trace, TraceStatus
 
 PROBE_N = 4  # samples of the probe, drawn in one batched call
 TOLERANCE = 0.05  # an option this close to the best prediction counts as just as good
-MIN_SIMILAR = 4  # fewer stored problems of the probe's level: predict from all of them;
-# an option measured on fewer of the problems it would be predicted from is not predicted
+MIN_SIMILAR = 4  # fewer stored problems of the probe's level: predict from all of them
+MIN_MEASURED = 4  # an option measured on fewer of the problems it is predicted from: not
 PROBE_OPTION = "probe"
 LEVELS = ("unanimous", "majority", "split")  # easy to hard
 LEVEL_WORDS = {
@@ -244,7 +244,7 @@ def _read_voter(ledger: Ledger, sweep: StoredSweep,
     ks = sorted(k for k in ladder | {top_n} if 0 < k <= top_n)
     probe = Option(PROBE_OPTION, f"the probe's own vote (n={sweep.probe_n}, already paid)")
     sweep.options = [probe] + [
-        Option(f"{sweep.voter} n={k}", f"{sweep.voter} n={k}", sweep.voter,
+        Option(vote_option_key(sweep.voter, k), vote_option_key(sweep.voter, k), sweep.voter,
                strategy.with_n(sweep.voter_params, k)) for k in ks]
     problems: dict[str, StoredProblem] = {}
     sweep.system_prompt = system_prompt(traces[0]) if traces else None
@@ -265,6 +265,11 @@ def _read_voter(ledger: Ledger, sweep: StoredSweep,
             stored.tokens[option.key] = trace.compute.all_generated * min(1.0, share)
         problems[run.problem_id] = stored
     return problems
+
+
+def vote_option_key(voter: str, n: int) -> str:
+    """The option key (and label) of the voter's vote of n."""
+    return f"{voter} n={n}"
 
 
 def system_prompt(trace: Trace) -> str | None:
@@ -408,7 +413,7 @@ def predict(advice: Advice, sweep: StoredSweep, tolerance: float = TOLERANCE) ->
     if len(similar) < MIN_SIMILAR:
         similar, advice.widened = sweep.problems, True
     predictions = [p for o in sweep.options if (p := _predict(o, similar)) is not None]
-    enough = min(MIN_SIMILAR, len(similar))
+    enough = min(MIN_MEASURED, len(similar))
     too_few = [p.option.label for p in predictions if p.problems < enough]
     if too_few:
         advice.notes.append(f"Not predicted, measured on fewer than {enough} of these "
