@@ -16,7 +16,10 @@ model's name, so Learn can say what to expect and its presets open a problem tha
 `--prefer EXP` tries first the problems on which the ledger's experiment EXP (same model)
 already shows the effect (the baseline strategy wrong, the section's strategy right), then
 those it says nothing about, then those where it shows no effect: the stored runs only order
-the candidates, every kept problem is measured again here.
+the candidates, every kept problem is measured again here. `--first IDS` tries the named
+problems before all others (for best-of-n, `scripts/rerank.py EXP --scorer programmatic
+--wins` lists the problems where the verifier's pick of stored chains was right and the vote
+of the same chains wrong).
 
 The time limit is checked between runs: a section that starts after it is written as not
 measured, unless the file holds an earlier measurement of it, which is kept. The file keeps
@@ -45,9 +48,11 @@ from lab.models import resolve_model_path
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
 from lab.strategies.registry import get_strategy
+from lab.strategies.voting import tally
 from lab.tasks.datasets import load_set
+from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
-from lab.trace import TraceStatus
+from lab.trace import NodeKind, Trace, TraceStatus
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "demos.json"
@@ -100,16 +105,27 @@ class Trial:
     answers: list[str | None] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
     tokens: list[int] = field(default_factory=list)
+    # per seed, for strategies that sample several chains: was a plain majority of the same
+    # chains right? (None: fewer than two answered) A pick that is right where it is not shows
+    # what a verifier adds over the vote
+    vote_right: list[bool | None] = field(default_factory=list)
 
     @property
     def held(self) -> int:
         return sum(self.correct)
+
+    @property
+    def minority_picks(self) -> int:
+        """Seeds where the strategy was right and the majority of its chains was not."""
+        return sum(ok and vote is False
+                   for ok, vote in zip(self.correct, self.vote_right, strict=False))
 
     def summary(self) -> dict[str, Any]:
         right = [a for a, ok in zip(self.answers, self.correct, strict=True) if ok]
         wrong = [a for a, ok in zip(self.answers, self.correct, strict=True) if not ok]
         return asdict(self) | {
             "held": self.held,
+            "minority_picks": self.minority_picks,
             "runs": len(self.seeds),
             "answer": Counter(right).most_common(1)[0][0] if right else None,
             "wrong_answers": sorted({str(a) for a in wrong}),
@@ -132,22 +148,32 @@ class Runner:
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline or time.process_time() > self.cpu_limit_s
 
-    def run(self, strategy: str, problem: Problem, params: dict[str, Any]) -> tuple[
-            str | None, bool, int]:
-        outcome = execute(RunRequest(strategy, problem, params), self.engine, None)
-        trace = outcome.trace
+    def run(self, strategy: str, problem: Problem, params: dict[str, Any]) -> Trace:
+        trace = execute(RunRequest(strategy, problem, params), self.engine, None).trace
         self.runs += 1
         if trace.error:
             print(f"    {strategy} on {problem.id}: {trace.status}: {trace.error}", flush=True)
-        return trace.final_answer, bool(trace.correct), trace.compute.all_generated
+        return trace
 
     def baseline(self, plan: Plan, problem: Problem) -> tuple[str | None, bool]:
         name, params = plan.baseline
         key = (name, problem.id)
         if key not in self.baselines:
-            answer, correct, _ = self.run(name, problem, params)
-            self.baselines[key] = (answer, correct)
+            trace = self.run(name, problem, params)
+            self.baselines[key] = (trace.final_answer, bool(trace.correct))
         return self.baselines[key]
+
+
+def vote_right(trace: Trace) -> bool | None:
+    """Would a plain majority of the run's sampled chains (those that vote) have been right?
+    None when fewer than two chains gave an answer; a tie for the most votes is not right."""
+    chains = [n for n in trace.nodes if n.kind == NodeKind.CHAIN and n.answer is not None]
+    if len(chains) < 2:
+        return None
+    groups = tally(chains, trace.problem.kind)
+    if not groups or (len(groups) > 1 and groups[1].weight == groups[0].weight):
+        return False
+    return bool(grade_answer(trace.problem, groups[0].members[0].answer))
 
 
 def deterministic(strategy: str, params: dict[str, Any]) -> bool:
@@ -158,6 +184,7 @@ def deterministic(strategy: str, params: dict[str, Any]) -> bool:
 
 
 SEEN, UNSEEN, NOT_SEEN = 0, 1, 2  # what stored runs say of a problem: effect, nothing, none
+NAMED = -1  # a problem named with --first: tried before every hint
 
 
 def stored_hints(runs: list[RunSummary], plan: Plan, model: str) -> dict[str, int]:
@@ -224,11 +251,12 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
             continue
         trial = Trial(problem.id, problem.gold, base_answer)
         for seed in _seeds_while_possible(seeds, need, trial):
-            answer, ok, tokens = runner.run(plan.strategy, problem, params | {"seed": seed})
+            trace = runner.run(plan.strategy, problem, params | {"seed": seed})
             trial.seeds.append(seed)
-            trial.answers.append(answer)
-            trial.correct.append(ok)
-            trial.tokens.append(tokens)
+            trial.answers.append(trace.final_answer)
+            trial.correct.append(bool(trace.correct))
+            trial.tokens.append(trace.compute.all_generated)
+            trial.vote_right.append(vote_right(trace))
         print(f"  {plan.strategy} {problem.id}: baseline {base_answer!r}, gold {problem.gold!r}, "
               f"answers {trial.answers} ({trial.held}/{len(trial.seeds)})", flush=True)
         (found if trial.held >= need else tried).append(trial)
@@ -271,6 +299,9 @@ def main() -> None:
     parser.add_argument("--prefer", action="append", default=[], metavar="EXPERIMENT",
                         help="try first the problems this stored experiment shows the effect "
                              "on (repeatable)")
+    parser.add_argument("--first", default="", metavar="IDS",
+                        help="comma-separated problem ids to try before all others (found, "
+                             "e.g., by re-scoring stored chains: scripts/rerank.py --wins)")
     args = parser.parse_args()
     stored = _stored_runs(args.prefer)
 
@@ -290,6 +321,7 @@ def main() -> None:
         else:
             print(f"{plan.strategy}: {plan.expect}", flush=True)
             hints = stored_hints(stored, plan, runner.engine.model_name)
+            hints |= {problem: NAMED for problem in args.first.split(",") if problem}
             record = measure(plan, runner, args, hints)
         record |= {"measured": date.today().isoformat(), "command": command,
                    "prompt_format": runner.engine.prompt_format}

@@ -87,6 +87,17 @@ def test_expectation_says_what_greedy_and_the_strategy_answered():
     assert caveat.endswith("Greedy varies.")
 
 
+def test_expectation_says_when_the_verifier_picked_a_minority_answer():
+    record = RECORD | {"params": {"n": 8, "scorer": "programmatic"}}
+    picked = expectation(Measured("best-of-n", MODEL, record | {
+        "found": [TRIAL | {"held": 3, "minority_picks": 2}]}))
+    assert "says **18** in 3 of 5 seeds" in picked
+    assert "in 2 of those seeds a plain majority of the same chains was wrong" in picked
+    plain = expectation(Measured("best-of-n", MODEL, record | {
+        "found": [TRIAL | {"minority_picks": 0}]}))
+    assert "majority" not in plain
+
+
 def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     one = expectation(Measured("self-refine", MODEL, RECORD | {
         "deterministic": True, "found": [TRIAL | {"held": 1, "runs": 1, "seed": 0}]}))

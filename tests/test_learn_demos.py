@@ -118,3 +118,25 @@ def test_stored_runs_put_the_problems_that_showed_the_effect_first():
     assert order[0] == "arith-0003" and set(order[-2:]) == {"arith-0002", "arith-0004"}
     assert order[1:-2] == [p.id for p in find_demos.candidates("arith", "easiest")
                            if p.id not in hints]
+
+
+def one_checked_chain_right(request: ScriptedRequest) -> str:
+    """arith-0001 (16 + 2): greedy and most samples say 20 with wrong arithmetic, one sample
+    says 18 with arithmetic that checks out."""
+    if request.params.temperature == 0 or request.index != 3:
+        return "16 + 2 = 20\nThe answer is 20."
+    return "16 + 2 = 18\nThe answer is 18."
+
+
+def test_a_verifier_right_where_the_majority_is_wrong_counts_as_a_minority_pick():
+    runner = find_demos.Runner(ScriptedEngine(one_checked_chain_right), float("inf"))
+    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1)
+    plan = find_demos.Plan("best-of-n", order="easiest")
+    params = {"n": 8, "scorer": "programmatic"}
+    trace = runner.run("best-of-n", find_demos.load_set("arith", limit=1)[0], params)
+    assert trace.final_answer == "18" and find_demos.vote_right(trace) is False
+    record = find_demos.measure(plan, runner, args)
+    found = record["found"][0]
+    assert found["problem"] == "arith-0001" and found["baseline_answer"] == "20"
+    assert found["held"] == 3 and found["minority_picks"] == 3
+    assert found["vote_right"] == [False, False, False]

@@ -47,6 +47,26 @@ def test_the_repick_is_best_of_ns_pick_where_the_vote_is_not(tmp_path: Path, cap
     assert "t1: chains identical, best-of-n said '42' (right)" in capsys.readouterr().out
 
 
+def test_the_programmatic_repick_and_the_wins_it_lists(tmp_path: Path, capsys):
+    # two chains say 41 with wrong arithmetic, one says 42 with arithmetic that checks out
+    replies = {0: solution("41", "6 * 7 = 41"), 1: solution("41", "6 * 7 = 41"),
+               2: solution("42")}
+    engine = ScriptedEngine(by_seed(replies))
+    settings = {"n": 3, "seed": 0, "scorer": "programmatic"}
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        drawn, ranked = both(engine, PROBLEM, settings, ledger)
+        assert drawn.final_answer == "41" and ranked.final_answer == "42"
+        chains = rerank.ranked_chains(drawn, "programmatic")
+        assert [c.score for c in chains] == [0.0, 0.0, 1.0]
+        assert best_at_k(chains, 3).value == 1.0
+        runs = rerank.full_draws(ledger, "sc")
+        rerank.table(ledger, runs, [1, 3], "programmatic", wins=True)
+        assert rerank.check(ledger, runs, "bon", "programmatic") == (1, 1, 1)
+    out = capsys.readouterr().out
+    assert "t1: the pick is right 1.00 of the time (ties uniform), the vote 0.00" in out
+    assert "best-of-n (programmatic)" in out
+
+
 def test_on_the_real_model_the_same_seed_draws_best_of_ns_chains(smollm_engine, tmp_path: Path):
     problem = load_set("arith", limit=3)[2]
     settings = {"n": 4, "max_tokens": 48, "seed": 7, "cut_votes": True}

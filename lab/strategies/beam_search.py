@@ -34,8 +34,7 @@ class BeamSearch(Strategy):
     order = 70
     views = (TraceView.TREE, TraceView.CHAINS)
     sweep_knob = "width"
-    demo = Demo({"width": 2, "branch": 2, "depth": 3, "max_tokens": 64},
-                problem_set="game24")
+    demo = Demo({})  # at its defaults, on arith (game24: see best-of-n's demo)
     summary = "Step-by-step search keeping the best `width` partial solutions."
     params = (
         width_param(3),

@@ -161,11 +161,22 @@ def expectation(measured: Measured | None, strategy: str = "") -> str:
                    "cache holds, so a rerun may differ)")
     else:
         outcome = (f"{strategy} says **{found['answer']}** in {found['held']} of "
-                   f"{found['runs']} seeds; the button opens seed {found['seed']}")
+                   f"{found['runs']} seeds; the button opens seed {found['seed']}"
+                   f"{_minority(found)}")
     caveat = f" {entry['caveat']}" if entry.get("caveat") else ""
     caveat += _format_changed(measured)
     return (f"On **{found['problem']}** (correct answer {found['gold']}) {baseline} says "
             f"{said}; {outcome}. {where}.{caveat}")
+
+
+def _minority(found: dict[str, Any]) -> str:
+    """How often the strategy was right where a plain majority of its own chains was not."""
+    picks = int(found.get("minority_picks") or 0)
+    if not picks:
+        return ""
+    seeds = "seed" if picks == 1 else "seeds"
+    return (f" (in {picks} of those {seeds} a plain majority of the same chains was wrong: "
+            "the pick was a minority answer)")
 
 
 def _format_changed(measured: Measured) -> str:
