@@ -4,9 +4,14 @@ For every section (a strategy with a `demo` setting) it runs the section's basel
 step by step; for chain of thought, the greedy direct answer) on candidate problems of the
 demo's built-in set (the first 60, the ones the Playground offers), and where the baseline is
 wrong, runs the strategy with its demo settings over several seeds. A problem is kept when the
-strategy is right in at least `--need` of the seeds (a strategy at temperature 0 is run once:
-seeds change nothing). What was tried, kept or not, is written to data/demos.json under the
-model's name, so Learn can say what to expect and its presets open a problem that shows it.
+strategy is right in at least `--need` of the seeds. Greedy runs (every baseline, and a
+strategy at temperature 0, where seeds change nothing) are run twice, with the prompt decoded
+afresh and then served from the KV cache, because llama.cpp's greedy text can differ between
+the two: a baseline must be wrong both times, a greedy strategy right both times. Self-refine
+and budget forcing count only when their own step made the answer (a kept revision, a forced
+"Wait"): a right draft is not the strategy's effect. What was tried, kept or not, is written
+to data/demos.json under the model's name, so Learn can say what to expect and its presets
+open a problem that shows it.
 
     nice -n 10 .venv/bin/python scripts/find_demos.py                      # the default model
     nice -n 10 .venv/bin/python scripts/find_demos.py --model qwen2.5-coder-1.5b --minutes 90
@@ -52,7 +57,7 @@ from lab.strategies.voting import tally
 from lab.tasks.datasets import load_set
 from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
-from lab.trace import NodeKind, Trace, TraceStatus
+from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "data" / "demos.json"
@@ -61,6 +66,25 @@ SEED_STRIDE = 1000  # seeds 0, 1000, ...: sequence i uses seed + i, so no two ru
 GREEDY_COT = ("cot", {})  # at its defaults: greedy, the lab's token cap
 GREEDY_DIRECT = ("direct", {})
 OUT_OF_TIME = "not measured: out of time"
+# Greedy text can differ between a prompt decoded afresh and one served from the KV cache
+# (llama.cpp's numerics, issue 15), so a greedy run is measured in both states, in this order.
+STATES = ("fresh", "cached")
+
+
+def revised(trace: Trace) -> bool:
+    return any(n.kind == NodeKind.REVISION and n.status == NodeStatus.KEPT for n in trace.nodes)
+
+
+def waited(trace: Trace) -> bool:
+    return int(trace.meta.get("waits", 0)) > 0
+
+
+# What must be in a right run's trace for it to show the section's effect, not the draft's or
+# the first segment's luck: (the check, in words).
+EFFECTS = {
+    "self-refine": (revised, "the answer came from a kept revision"),
+    "budget-forcing": (waited, "at least one Wait was forced"),
+}
 
 
 @dataclass(frozen=True)
@@ -100,7 +124,8 @@ class Trial:
 
     problem: str
     gold: str | None
-    baseline_answer: str | None
+    baseline_answer: str | None  # with the prompt decoded afresh
+    baseline_answers: list[str | None] = field(default_factory=list)  # fresh, then cached
     seeds: list[int] = field(default_factory=list)
     answers: list[str | None] = field(default_factory=list)
     correct: list[bool] = field(default_factory=list)
@@ -109,6 +134,8 @@ class Trial:
     # chains right? (None: fewer than two answered) A pick that is right where it is not shows
     # what a verifier adds over the vote
     vote_right: list[bool | None] = field(default_factory=list)
+    # runs with the right answer that did not show the effect (EFFECTS), counted as misses
+    right_without_effect: int = 0
 
     @property
     def held(self) -> int:
@@ -142,25 +169,31 @@ class Runner:
         self.engine = engine
         self.deadline = deadline  # monotonic wall time
         self.cpu_limit_s = cpu_limit_s  # CPU seconds of this process, every thread's
-        self.baselines: dict[tuple[str, str], tuple[str | None, bool]] = {}
+        self.baselines: dict[tuple[str, str], tuple[list[str | None], bool]] = {}
         self.runs = 0
 
     def out_of_time(self) -> bool:
         return time.monotonic() > self.deadline or time.process_time() > self.cpu_limit_s
 
-    def run(self, strategy: str, problem: Problem, params: dict[str, Any]) -> Trace:
+    def run(self, strategy: str, problem: Problem, params: dict[str, Any],
+            fresh: bool = False) -> Trace:
+        """One run; `fresh`: with the engine's KV cache emptied first."""
+        if fresh:
+            self.engine.forget_cache()
         trace = execute(RunRequest(strategy, problem, params), self.engine, None).trace
         self.runs += 1
         if trace.error:
             print(f"    {strategy} on {problem.id}: {trace.status}: {trace.error}", flush=True)
         return trace
 
-    def baseline(self, plan: Plan, problem: Problem) -> tuple[str | None, bool]:
+    def baseline(self, plan: Plan, problem: Problem) -> tuple[list[str | None], bool]:
+        """The greedy baseline's answers in each of STATES, and whether any was right."""
         name, params = plan.baseline
         key = (name, problem.id)
         if key not in self.baselines:
-            trace = self.run(name, problem, params)
-            self.baselines[key] = (trace.final_answer, bool(trace.correct))
+            traces = [self.run(name, problem, params, fresh=state == "fresh") for state in STATES]
+            self.baselines[key] = ([t.final_answer for t in traces],
+                                   any(t.correct for t in traces))
         return self.baselines[key]
 
 
@@ -236,35 +269,44 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
         return {"note": f"{plan.strategy} has no demo setting", "found": [], "tried": []}
     params = dict(demo.params)
     once = deterministic(plan.strategy, params)
-    seeds = [0] if once else [i * SEED_STRIDE for i in range(args.seeds)]
-    need = 1 if once else args.need
+    # a greedy strategy: seed 0 in each cache state, right in both
+    seeds = [0] * len(STATES) if once else [i * SEED_STRIDE for i in range(args.seeds)]
+    need = len(STATES) if once else args.need
+    effect = EFFECTS.get(plan.strategy)
     found: list[Trial] = []
     tried: list[Trial] = []
     baseline_right = 0
     for problem in candidates(demo.problem_set, plan.order, hints):
         if len(found) >= args.keep or len(tried) >= args.tries or runner.out_of_time():
             break
-        base_answer, base_ok = runner.baseline(plan, problem)
+        base_answers, base_ok = runner.baseline(plan, problem)
         if base_ok:
             baseline_right += 1
-            print(f"  {problem.id}: {plan.baseline[0]} is right already", flush=True)
+            print(f"  {problem.id}: {plan.baseline[0]} is right already ({base_answers})",
+                  flush=True)
             continue
-        trial = Trial(problem.id, problem.gold, base_answer)
-        for seed in _seeds_while_possible(seeds, need, trial):
-            trace = runner.run(plan.strategy, problem, params | {"seed": seed})
+        trial = Trial(problem.id, problem.gold, base_answers[0], base_answers)
+        for index, seed in enumerate(_seeds_while_possible(seeds, need, trial)):
+            trace = runner.run(plan.strategy, problem, params | {"seed": seed},
+                               fresh=once and STATES[index] == "fresh")
+            shown = effect is None or effect[0](trace)
             trial.seeds.append(seed)
             trial.answers.append(trace.final_answer)
-            trial.correct.append(bool(trace.correct))
+            trial.correct.append(bool(trace.correct) and shown)
+            trial.right_without_effect += bool(trace.correct) and not shown
             trial.tokens.append(trace.compute.all_generated)
             trial.vote_right.append(vote_right(trace))
-        print(f"  {plan.strategy} {problem.id}: baseline {base_answer!r}, gold {problem.gold!r}, "
-              f"answers {trial.answers} ({trial.held}/{len(trial.seeds)})", flush=True)
+        print(f"  {plan.strategy} {problem.id}: baseline {base_answers}, gold {problem.gold!r}, "
+              f"answers {trial.answers} ({trial.held}/{len(trial.seeds)}"
+              f"{f', {trial.right_without_effect} right without the effect' if effect else ''})",
+              flush=True)
         (found if trial.held >= need else tried).append(trial)
     return {
         "strategy": plan.strategy, "params": params, "problem_set": demo.problem_set,
         "budget": demo.budget, "baseline": {"strategy": plan.baseline[0],
                                             "params": plan.baseline[1]},
         "expect": plan.expect, "seeds": seeds, "need": need, "deterministic": once,
+        "states": list(STATES) if once else [], "effect": effect[1] if effect else "",
         "baseline_right_skipped": baseline_right,
         "found": [t.summary() for t in found], "tried": [t.summary() for t in tried],
     }

@@ -102,6 +102,17 @@ def test_continuing_cached_prefixes_decodes_only_new_tokens(smollm_engine):
     assert second.prompt_tokens_decoded < prompt_len
 
 
+def test_forget_cache_makes_the_next_call_decode_its_prompt_afresh(smollm_engine):
+    params = SamplingParams(temperature=0.0, max_tokens=4)
+    smollm_engine.generate(MATH, params=params)
+    cached = smollm_engine.generate(MATH, params=params)
+    smollm_engine.forget_cache()
+    fresh = smollm_engine.generate(MATH, params=params)
+    prompt_len = len(smollm_engine.prompt_tokens(MATH))
+    assert cached.prompt_tokens_decoded < prompt_len
+    assert fresh.prompt_tokens_decoded == prompt_len
+
+
 def test_on_token_can_stop_one_sequence(smollm_engine):
     def stop_first_after_three(index: int, token) -> bool:
         stop_first_after_three.seen[index] = stop_first_after_three.seen.get(index, 0) + 1

@@ -102,6 +102,12 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     one = expectation(Measured("self-refine", MODEL, RECORD | {
         "deterministic": True, "found": [TRIAL | {"held": 1, "runs": 1, "seed": 0}]}))
     assert "temperature 0" in one and "in 1 of 1" not in one
+    both = expectation(Measured("self-refine", MODEL, RECORD | {
+        "deterministic": True, "states": ["fresh", "cached"],
+        "effect": "the answer came from a kept revision",
+        "found": [TRIAL | {"held": 2, "runs": 2, "seed": 0, "baseline_answers": ["14", "12"]}]}))
+    assert "served from the cache, right both times; the answer came from a kept revision" in both
+    assert "says **14** (or **12** with its prompt already cached)" in both
     none = expectation(Measured("beam-search", MODEL, RECORD | {
         "problem_set": "game24", "tried": [TRIAL | {"held": 1}, TRIAL | {"held": 0}]}))
     assert none.startswith("No demonstration found: on the 2 problems of `game24`")

@@ -140,3 +140,48 @@ def test_a_verifier_right_where_the_majority_is_wrong_counts_as_a_minority_pick(
     assert found["problem"] == "arith-0001" and found["baseline_answer"] == "20"
     assert found["held"] == 3 and found["minority_picks"] == 3
     assert found["vote_right"] == [False, False, False]
+
+
+def revision_fixes_it(request: ScriptedRequest) -> str:
+    """arith-0001 (16 + 2): the draft says 20, the critique names the slip, the revision 18."""
+    if "Write a corrected solution" in request.prompt:
+        return "16 + 2 = 18\nThe answer is 18."
+    if "Check the solution step by step" in request.prompt:
+        return "The mistake is 16 + 2 = 20; it should be 18."
+    return "16 + 2 = 20\nThe answer is 20."
+
+
+def right_draft_cached(request: ScriptedRequest) -> str:
+    """Greedy says 20 the first time (as if decoded afresh) and 18 after (the cache)."""
+    if "Check the solution step by step" in request.prompt:
+        return "No mistakes."
+    return "16 + 2 = 20\nThe answer is 20." if request.call == 0 else "The answer is 18."
+
+
+def test_a_greedy_section_runs_in_both_cache_states_and_needs_its_own_effect():
+    args = argparse.Namespace(seeds=5, need=3, keep=1, tries=1)
+    plan = find_demos.Plan("self-refine", order="easiest")
+    record = find_demos.measure(plan, find_demos.Runner(ScriptedEngine(revision_fixes_it),
+                                                        float("inf")), args)
+    assert record["deterministic"] and record["states"] == ["fresh", "cached"]
+    assert record["need"] == 2 and record["effect"] == "the answer came from a kept revision"
+    found = record["found"][0]
+    assert found["baseline_answers"] == ["20", "20"] and found["answers"] == ["18", "18"]
+    # the baseline right once (with its prompt cached): not a candidate
+    skipped = find_demos.measure(plan, find_demos.Runner(ScriptedEngine(right_draft_cached),
+                                                         float("inf")), args)
+    assert skipped["baseline_right_skipped"] == 1 and skipped["found"] == []
+
+
+def test_a_right_draft_is_not_self_refines_effect():
+    def draft_right_after_baseline(request: ScriptedRequest) -> str:
+        if "Check the solution step by step" in request.prompt:
+            return "No mistakes."
+        return "16 + 2 = 20\nThe answer is 20." if request.call < 2 else "The answer is 18."
+
+    args = argparse.Namespace(seeds=5, need=3, keep=1, tries=1)
+    runner = find_demos.Runner(ScriptedEngine(draft_right_after_baseline), float("inf"))
+    record = find_demos.measure(find_demos.Plan("self-refine", order="easiest"), runner, args)
+    tried = record["tried"][0]
+    assert record["found"] == [] and tried["answers"] == ["18"]
+    assert tried["right_without_effect"] == 1 and tried["held"] == 0

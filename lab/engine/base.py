@@ -312,5 +312,9 @@ class Engine(ABC):
     def n_ctx(self) -> int:
         """Context length available to one sequence."""
 
+    def forget_cache(self) -> None:  # noqa: B027 - optional hook
+        """Drop the prompts a KV cache holds, so the next call decodes its prompt afresh (greedy
+        text can differ between a prompt decoded and one served from the cache)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model's memory."""

@@ -166,6 +166,12 @@ class LlamaCppEngine(Engine):
                                               self.options.n_batch, 2)
         return self._score_cache
 
+    def forget_cache(self) -> None:
+        with self._lock:
+            self._cache.reset()
+            if self._score_cache is not None:
+                self._score_cache.reset()
+
     def close(self) -> None:
         if self._closed:
             return

@@ -154,8 +154,13 @@ def expectation(measured: Measured | None, strategy: str = "") -> str:
     if found is None:
         return _not_found(measured, where, baseline)
     strategy = f"`{measured.strategy}`{_settings(entry.get('params') or {})}"
-    said = _said(found.get("baseline_answer"))
-    if entry.get("deterministic"):
+    said = _said_by_baseline(found)
+    effect = f"; {entry['effect']}" if entry.get("effect") else ""
+    if entry.get("deterministic") and entry.get("states"):
+        outcome = (f"{strategy} says **{found['answer']}** (temperature 0, so seeds change "
+                   "nothing: run with the prompt decoded afresh and served from the cache, "
+                   f"right both times{effect})")
+    elif entry.get("deterministic"):
         outcome = (f"{strategy} says **{found['answer']}** (temperature 0: measured once, "
                    "seeds change nothing; greedy text can still shift with what the model's "
                    "cache holds, so a rerun may differ)")
@@ -210,6 +215,16 @@ def _not_found(measured: Measured, where: str, baseline: str) -> str:
 def _name(strategy: str) -> str:
     return {"cot": "greedy step-by-step (`cot`)",
             "direct": "the greedy direct answer (`direct`)"}.get(strategy, f"`{strategy}`")
+
+
+def _said_by_baseline(found: dict[str, Any]) -> str:
+    """The baseline's answer; both when it differed between a fresh and a cached prompt."""
+    said = _said(found.get("baseline_answer"))
+    others = {str(a) for a in found.get("baseline_answers") or []} - {
+        str(found.get("baseline_answer"))}
+    if others:
+        said += f" (or **{', '.join(sorted(others))}** with its prompt already cached)"
+    return said
 
 
 def _said(answer: object) -> str:
