@@ -276,7 +276,8 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
     found: list[Trial] = []
     tried: list[Trial] = []
     baseline_right = 0
-    for problem in candidates(demo.problem_set, plan.order, hints):
+    problem_set = getattr(args, "problem_set", None) or demo.problem_set
+    for problem in candidates(problem_set, plan.order, hints):
         if len(found) >= args.keep or len(tried) >= args.tries or runner.out_of_time():
             break
         base_answers, base_ok = runner.baseline(plan, problem)
@@ -302,7 +303,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
               flush=True)
         (found if trial.held >= need else tried).append(trial)
     return {
-        "strategy": plan.strategy, "params": params, "problem_set": demo.problem_set,
+        "strategy": plan.strategy, "params": params, "problem_set": problem_set,
         "budget": demo.budget, "baseline": {"strategy": plan.baseline[0],
                                             "params": plan.baseline[1]},
         "expect": plan.expect, "seeds": seeds, "need": need, "deterministic": once,
@@ -341,6 +342,9 @@ def main() -> None:
     parser.add_argument("--prefer", action="append", default=[], metavar="EXPERIMENT",
                         help="try first the problems this stored experiment shows the effect "
                              "on (repeatable)")
+    parser.add_argument("--problem-set", default=None, metavar="SET",
+                        help="a built-in set to search instead of each section's demo set "
+                             "(Learn's button opens the set the record names)")
     parser.add_argument("--first", default="", metavar="IDS",
                         help="comma-separated problem ids to try before all others (found, "
                              "e.g., by re-scoring stored chains: scripts/rerank.py --wins)")
