@@ -185,3 +185,16 @@ def test_a_right_draft_is_not_self_refines_effect():
     tried = record["tried"][0]
     assert record["found"] == [] and tried["answers"] == ["18"]
     assert tried["right_without_effect"] == 1 and tried["held"] == 0
+
+
+def test_another_problem_set_is_searched_and_named_in_the_record():
+    def program_right(request: ScriptedRequest) -> str:
+        if "```" in request.prompt or "program" in request.prompt.lower():
+            return "print(16 + 2)\n```"
+        return "The answer is 20."
+
+    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1, problem_set="arith")
+    runner = find_demos.Runner(ScriptedEngine(program_right), float("inf"))
+    record = find_demos.measure(find_demos.Plan("program", order="easiest"), runner, args)
+    assert record["problem_set"] == "arith"  # program's demo set is digits
+    assert record["found"][0]["problem"] == "arith-0001"
