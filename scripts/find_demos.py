@@ -136,6 +136,7 @@ class Trial:
     vote_right: list[bool | None] = field(default_factory=list)
     # runs with the right answer that did not show the effect (EFFECTS), counted as misses
     right_without_effect: int = 0
+    reasons: list[str] = field(default_factory=list)  # each run's own why (the trace's reason)
 
     @property
     def held(self) -> int:
@@ -297,6 +298,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
             trial.right_without_effect += bool(trace.correct) and not shown
             trial.tokens.append(trace.compute.all_generated)
             trial.vote_right.append(vote_right(trace))
+            trial.reasons.append(trace.reason)
         print(f"  {plan.strategy} {problem.id}: baseline {base_answers}, gold {problem.gold!r}, "
               f"answers {trial.answers} ({trial.held}/{len(trial.seeds)}"
               f"{f', {trial.right_without_effect} right without the effect' if effect else ''})",

@@ -185,6 +185,7 @@ def test_a_right_draft_is_not_self_refines_effect():
     tried = record["tried"][0]
     assert record["found"] == [] and tried["answers"] == ["18"]
     assert tried["right_without_effect"] == 1 and tried["held"] == 0
+    assert "the critique found nothing to fix" in tried["reasons"][0]
 
 
 def test_another_problem_set_is_searched_and_named_in_the_record():
