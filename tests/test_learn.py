@@ -113,6 +113,11 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     assert none.startswith("No demonstration found: on the 2 problems of `game24`")
     assert "at most 1" in none and "needed 3 of 5" in none
     never = expectation(Measured("beam-search", MODEL, RECORD | {"tried": [TRIAL | {"held": 0}]}))
+    greedy = expectation(Measured("self-refine", MODEL, RECORD | {
+        "deterministic": True, "states": ["fresh", "cached"], "effect": "a revision was kept",
+        "tried": [TRIAL | {"held": 0, "right_without_effect": 1}]}))
+    assert "was wrong on each with its prompt decoded afresh" in greedy
+    assert "a right answer counted only when a revision was kept" in greedy
     assert "was wrong at the first seed on each" in never
     assert expectation(None).startswith("Not measured")
     assert "16 of the first 20 `longctx-easy`" in expectation(None, "recursive")

@@ -179,9 +179,8 @@ def _minority(found: dict[str, Any]) -> str:
     picks = int(found.get("minority_picks") or 0)
     if not picks:
         return ""
-    seeds = "seed" if picks == 1 else "seeds"
-    return (f" (in {picks} of those {seeds} a plain majority of the same chains was wrong: "
-            "the pick was a minority answer)")
+    return (f" (in {picks} of those seeds a plain majority of the same chains was wrong: "
+            "the answer picked was a minority's)")
 
 
 def _format_changed(measured: Measured) -> str:
@@ -202,10 +201,18 @@ def _not_found(measured: Measured, where: str, baseline: str) -> str:
         return (f"No demonstration found: {entry.get('baseline_right_skipped', 0)} "
                 f"candidates tried, and {baseline} was right on each. {where}.")
     best = max(t["held"] for t in tried)
-    how = (f"was wrong at the first seed on each (needed {entry['need']} of "
-           f"{len(entry['seeds'])} seeds)" if best == 0 else
-           f"was right in at most {best} of the seeds tried (needed {entry['need']} of "
-           f"{len(entry['seeds'])})")
+    if entry.get("deterministic") and entry.get("states"):
+        how = ("was wrong on each with its prompt decoded afresh (it had to be right both "
+               "fresh and cached)" if best == 0 else
+               "was right on some only once of the two runs, fresh and cached")
+    elif best == 0:
+        how = (f"was wrong at the first seed on each (needed {entry['need']} of "
+               f"{len(entry['seeds'])} seeds)")
+    else:
+        how = (f"was right in at most {best} of the seeds tried (needed {entry['need']} of "
+               f"{len(entry['seeds'])})")
+    if entry.get("effect") and any(t.get("right_without_effect") for t in tried):
+        how += f"; a right answer counted only when {entry['effect']}"
     return (f"No demonstration found: on the {len(tried)} problems of `{entry['problem_set']}` "
             f"where {baseline} was wrong, `{measured.strategy}` {how}. The "
             f"button opens the set's first problem; expect the effect to be rare with this "
