@@ -268,7 +268,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
     demo = strategy.demo
     if demo is None:
         return {"note": f"{plan.strategy} has no demo setting", "found": [], "tried": []}
-    params = dict(demo.params)
+    params = dict(demo.params) | dict(getattr(args, "param", None) or {})
     once = deterministic(plan.strategy, params)
     # a greedy strategy: seed 0 in each cache state, right in both
     seeds = [0] * len(STATES) if once else [i * SEED_STRIDE for i in range(args.seeds)]
@@ -347,6 +347,10 @@ def main() -> None:
     parser.add_argument("--problem-set", default=None, metavar="SET",
                         help="a built-in set to search instead of each section's demo set "
                              "(Learn's button opens the set the record names)")
+    parser.add_argument("--param", action="append", default=[], type=_param,
+                        metavar="NAME=VALUE",
+                        help="a strategy parameter on top of the demo settings (repeatable; "
+                             "the record keeps the settings, Learn's button opens them)")
     parser.add_argument("--first", default="", metavar="IDS",
                         help="comma-separated problem ids to try before all others (found, "
                              "e.g., by re-scoring stored chains: scripts/rerank.py --wins)")
@@ -380,6 +384,16 @@ def main() -> None:
                 "cpu": _cpu()})
     runner.engine.close()
     print(f"wrote {args.out} ({round(time.monotonic() - started)} s, {runner.runs} runs)")
+
+
+def _param(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)  # numbers, true/false
+    except ValueError:
+        return name, value
 
 
 def _stored_runs(experiments: list[str]) -> list[RunSummary]:

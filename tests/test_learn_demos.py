@@ -199,3 +199,15 @@ def test_another_problem_set_is_searched_and_named_in_the_record():
     record = find_demos.measure(find_demos.Plan("program", order="easiest"), runner, args)
     assert record["problem_set"] == "arith"  # program's demo set is digits
     assert record["found"][0]["problem"] == "arith-0001"
+
+
+def test_a_param_on_top_of_the_demo_settings_is_run_and_recorded():
+    assert find_demos._param("temperature=0.7") == ("temperature", 0.7)
+    assert find_demos._param("scorer=programmatic") == ("scorer", "programmatic")
+    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1,
+                              param=[("temperature", 0.7)])
+    runner = find_demos.Runner(ScriptedEngine(revision_fixes_it), float("inf"))
+    record = find_demos.measure(find_demos.Plan("self-refine", order="easiest"), runner, args)
+    assert record["params"] == {"rounds": 1, "temperature": 0.7}
+    assert not record["deterministic"] and record["seeds"] == [0, 1000, 2000]
+    assert record["found"][0]["held"] == 3
