@@ -66,6 +66,8 @@ def test_every_section_has_a_preset_and_the_measured_ones_open_their_problem():
         if measured is not None and measured.found is not None:
             assert section.preset.problem_id == measured.found["problem"]
             assert section.preset.params.get("seed", 0) == measured.found["seed"] or 0
+        elif measured is not None and measured.tried:  # none held: a problem greedy gets wrong
+            assert section.preset.problem_id == measured.tried[0]["problem"]
 
 
 # -- the sentences ----------------------------------------------------------------------------
@@ -119,6 +121,8 @@ def test_expectation_of_a_deterministic_strategy_and_of_none_found():
     assert "was wrong on each with its prompt decoded afresh" in greedy
     assert "a right answer counted only when a revision was kept" in greedy
     assert "was wrong at the first seed on each" in never
+    assert "opens the first of them, **arith-0008** (correct answer 18), where" in never
+    assert "says **14** and `beam-search` said nothing it could extract" in never
     assert expectation(None).startswith("Not measured")
     assert "16 of the first 20 `longctx-easy`" in expectation(None, "recursive")
     assert expectation(Measured("x", MODEL, {"note": "out of time"})).startswith(

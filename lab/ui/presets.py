@@ -118,15 +118,19 @@ def _demos_of(model: str, entry: Any) -> dict[str, Measured]:
 
 
 def with_measured(preset: Preset, measured: Measured | None) -> Preset:
-    """The preset opening the measured problem, with the settings and a seed it held on."""
-    if measured is None or measured.found is None:
+    """The preset opening the measured problem, with the settings and a seed it held on; where
+    none held, the first problem tried (the baseline is wrong there, so the learner sees the
+    strategy try, and fail, to fix it) rather than a problem the baseline already solves."""
+    if measured is None or "baseline" not in measured.entry:
         return preset
-    found = measured.found
+    shown = measured.found or next(iter(measured.tried), None)
+    if shown is None:
+        return preset
     params = dict(measured.entry.get("params") or preset.params)
-    if found.get("seed") is not None:
-        params["seed"] = found["seed"]
+    if shown.get("seed") is not None:
+        params["seed"] = shown["seed"]
     return Preset(preset.strategy, params, measured.entry.get("problem_set", preset.problem_set),
-                  int(measured.entry.get("budget") or preset.budget), found["problem"])
+                  int(measured.entry.get("budget") or preset.budget), shown["problem"])
 
 
 NOT_SEARCHED = {  # strategies scripts/find_demos.py does not measure, and why
@@ -213,10 +217,13 @@ def _not_found(measured: Measured, where: str, baseline: str) -> str:
                f"{len(entry['seeds'])})")
     if entry.get("effect") and any(t.get("right_without_effect") for t in tried):
         how += f"; a right answer counted only when {entry['effect']}"
+    first = tried[0]
     return (f"No demonstration found: on the {len(tried)} problems of `{entry['problem_set']}` "
-            f"where {baseline} was wrong, `{measured.strategy}` {how}. The "
-            f"button opens the set's first problem; expect the effect to be rare with this "
-            f"model. {where}.")
+            f"where {baseline} was wrong, `{measured.strategy}` {how}. The button opens the "
+            f"first of them, **{first['problem']}** (correct answer {first['gold']}), where "
+            f"{baseline} says {_said_by_baseline(first)} and `{measured.strategy}` said "
+            f"{_said(next(iter(first.get('answers') or []), None))}: watch how it tries, and "
+            f"expect the effect to be rare with this model. {where}.")
 
 
 def _name(strategy: str) -> str:
