@@ -40,22 +40,22 @@ import platform
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from lab.engine.base import Engine
 from lab.engine.llamacpp import LlamaCppEngine
+from lab.evaluation.estimators import majority_correct
+from lab.evaluation.resample import chains_of
 from lab.execution import RunRequest, execute
 from lab.models import resolve_model_path
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
 from lab.strategies.registry import get_strategy
-from lab.strategies.voting import tally
 from lab.tasks.datasets import load_set
-from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
 from lab.trace import NodeKind, NodeStatus, Trace, TraceStatus
 
@@ -71,6 +71,14 @@ OUT_OF_TIME = "not measured: out of time"
 STATES = ("fresh", "cached")
 
 
+class Effect(NamedTuple):
+    """What must be in a right run's trace for it to show the section's effect, not the
+    draft's or the first segment's luck."""
+
+    shown: Callable[[Trace], bool]
+    words: str
+
+
 def revised(trace: Trace) -> bool:
     return any(n.kind == NodeKind.REVISION and n.status == NodeStatus.KEPT for n in trace.nodes)
 
@@ -79,11 +87,9 @@ def waited(trace: Trace) -> bool:
     return int(trace.meta.get("waits", 0)) > 0
 
 
-# What must be in a right run's trace for it to show the section's effect, not the draft's or
-# the first segment's luck: (the check, in words).
 EFFECTS = {
-    "self-refine": (revised, "the answer came from a kept revision"),
-    "budget-forcing": (waited, "at least one Wait was forced"),
+    "self-refine": Effect(revised, "the answer came from a kept revision"),
+    "budget-forcing": Effect(waited, "at least one Wait was forced"),
 }
 
 
@@ -199,15 +205,12 @@ class Runner:
 
 
 def vote_right(trace: Trace) -> bool | None:
-    """Would a plain majority of the run's sampled chains (those that vote) have been right?
-    None when fewer than two chains gave an answer; a tie for the most votes is not right."""
-    chains = [n for n in trace.nodes if n.kind == NodeKind.CHAIN and n.answer is not None]
-    if len(chains) < 2:
+    """Would a plain (unweighted) majority of the chains that voted in the run have been right?
+    None when fewer than two voted; a tie for the most votes is not right."""
+    chains = [replace(chain, weight=1.0) for chain in chains_of(trace)]
+    if sum(chain.group is not None for chain in chains) < 2:
         return None
-    groups = tally(chains, trace.problem.kind)
-    if not groups or (len(groups) > 1 and groups[1].weight == groups[0].weight):
-        return False
-    return bool(grade_answer(trace.problem, groups[0].members[0].answer))
+    return majority_correct(chains, range(len(chains))) == 1.0
 
 
 def deterministic(strategy: str, params: dict[str, Any]) -> bool:
@@ -268,7 +271,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
     demo = strategy.demo
     if demo is None:
         return {"note": f"{plan.strategy} has no demo setting", "found": [], "tried": []}
-    params = dict(demo.params) | dict(getattr(args, "param", None) or {})
+    params = dict(demo.params) | dict(args.param)
     once = deterministic(plan.strategy, params)
     # a greedy strategy: seed 0 in each cache state, right in both
     seeds = [0] * len(STATES) if once else [i * SEED_STRIDE for i in range(args.seeds)]
@@ -277,7 +280,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
     found: list[Trial] = []
     tried: list[Trial] = []
     baseline_right = 0
-    problem_set = getattr(args, "problem_set", None) or demo.problem_set
+    problem_set = args.problem_set or demo.problem_set
     for problem in candidates(problem_set, plan.order, hints):
         if len(found) >= args.keep or len(tried) >= args.tries or runner.out_of_time():
             break
@@ -291,7 +294,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
         for index, seed in enumerate(_seeds_while_possible(seeds, need, trial)):
             trace = runner.run(plan.strategy, problem, params | {"seed": seed},
                                fresh=once and STATES[index] == "fresh")
-            shown = effect is None or effect[0](trace)
+            shown = effect is None or effect.shown(trace)
             trial.seeds.append(seed)
             trial.answers.append(trace.final_answer)
             trial.correct.append(bool(trace.correct) and shown)
@@ -309,7 +312,7 @@ def measure(plan: Plan, runner: Runner, args: argparse.Namespace,
         "budget": demo.budget, "baseline": {"strategy": plan.baseline[0],
                                             "params": plan.baseline[1]},
         "expect": plan.expect, "seeds": seeds, "need": need, "deterministic": once,
-        "states": list(STATES) if once else [], "effect": effect[1] if effect else "",
+        "states": list(STATES) if once else [], "effect": effect.words if effect else "",
         "baseline_right_skipped": baseline_right,
         "found": [t.summary() for t in found], "tried": [t.summary() for t in tried],
     }

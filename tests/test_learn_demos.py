@@ -20,6 +20,11 @@ sys.modules["find_demos"] = find_demos  # dataclasses look their module up
 spec.loader.exec_module(find_demos)  # type: ignore[union-attr]
 
 
+def search_args(**given: object) -> argparse.Namespace:
+    """find_demos' arguments that measure() reads: no other set, no extra parameter."""
+    return argparse.Namespace(**({"problem_set": None, "param": []} | given))
+
+
 def seeds_run(outcomes: list[bool], need: int = 3) -> list[int]:
     trial = find_demos.Trial("p", "1", "0")
     for seed in find_demos._seeds_while_possible([0, 1, 2, 3, 4], need, trial):
@@ -59,7 +64,7 @@ def program_right_prose_wrong(request: ScriptedRequest) -> str:
 
 def test_measure_keeps_a_problem_where_the_strategy_beats_greedy(tmp_path: Path):
     runner = find_demos.Runner(ScriptedEngine(program_right_prose_wrong), float("inf"))
-    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=2)
+    args = search_args(seeds=3, need=2, keep=1, tries=2)
     plan = find_demos.Plan("program", order="easiest")
     record = find_demos.measure(plan, runner, args)
     found = record["found"][0]
@@ -130,7 +135,7 @@ def one_checked_chain_right(request: ScriptedRequest) -> str:
 
 def test_a_verifier_right_where_the_majority_is_wrong_counts_as_a_minority_pick():
     runner = find_demos.Runner(ScriptedEngine(one_checked_chain_right), float("inf"))
-    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1)
+    args = search_args(seeds=3, need=2, keep=1, tries=1)
     plan = find_demos.Plan("best-of-n", order="easiest")
     params = {"n": 8, "scorer": "programmatic"}
     trace = runner.run("best-of-n", find_demos.load_set("arith", limit=1)[0], params)
@@ -159,7 +164,7 @@ def right_draft_cached(request: ScriptedRequest) -> str:
 
 
 def test_a_greedy_section_runs_in_both_cache_states_and_needs_its_own_effect():
-    args = argparse.Namespace(seeds=5, need=3, keep=1, tries=1)
+    args = search_args(seeds=5, need=3, keep=1, tries=1)
     plan = find_demos.Plan("self-refine", order="easiest")
     record = find_demos.measure(plan, find_demos.Runner(ScriptedEngine(revision_fixes_it),
                                                         float("inf")), args)
@@ -179,7 +184,7 @@ def test_a_right_draft_is_not_self_refines_effect():
             return "No mistakes."
         return "16 + 2 = 20\nThe answer is 20." if request.call < 2 else "The answer is 18."
 
-    args = argparse.Namespace(seeds=5, need=3, keep=1, tries=1)
+    args = search_args(seeds=5, need=3, keep=1, tries=1)
     runner = find_demos.Runner(ScriptedEngine(draft_right_after_baseline), float("inf"))
     record = find_demos.measure(find_demos.Plan("self-refine", order="easiest"), runner, args)
     tried = record["tried"][0]
@@ -194,7 +199,7 @@ def test_another_problem_set_is_searched_and_named_in_the_record():
             return "print(16 + 2)\n```"
         return "The answer is 20."
 
-    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1, problem_set="arith")
+    args = search_args(seeds=3, need=2, keep=1, tries=1, problem_set="arith")
     runner = find_demos.Runner(ScriptedEngine(program_right), float("inf"))
     record = find_demos.measure(find_demos.Plan("program", order="easiest"), runner, args)
     assert record["problem_set"] == "arith"  # program's demo set is digits
@@ -204,7 +209,7 @@ def test_another_problem_set_is_searched_and_named_in_the_record():
 def test_a_param_on_top_of_the_demo_settings_is_run_and_recorded():
     assert find_demos._param("temperature=0.7") == ("temperature", 0.7)
     assert find_demos._param("scorer=programmatic") == ("scorer", "programmatic")
-    args = argparse.Namespace(seeds=3, need=2, keep=1, tries=1,
+    args = search_args(seeds=3, need=2, keep=1, tries=1,
                               param=[("temperature", 0.7)])
     runner = find_demos.Runner(ScriptedEngine(revision_fixes_it), float("inf"))
     record = find_demos.measure(find_demos.Plan("self-refine", order="easiest"), runner, args)
