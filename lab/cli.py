@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("lab.commands.evaluate:plot", "Draw accuracy against compute for an experiment."),
     "advise": ("lab.commands.advise:advise", "Probe a problem and advise a strategy and budget."),
     "ui": ("lab.commands.ui:ui", "Start the lab in the browser."),
+    "gallery": ("lab.commands.gallery:gallery",
+                "Import or export the gallery of measured experiments."),
 }
 
 

@@ -34,6 +34,15 @@ def database_url() -> str:
     return f"sqlite:///{user_data_dir() / 'ledger.db'}"
 
 
+def gallery_path() -> Path | None:
+    """The gallery of measured experiments imported on first start: `LAB_GALLERY` (a file, or
+    `off` for none), else `data/gallery.jsonl.gz` of the checkout."""
+    value = os.environ.get("LAB_GALLERY")
+    if value is None:
+        return REPO_ROOT / "data" / "gallery.jsonl.gz"
+    return None if value.strip().lower() in ("", "off", "0", "no", "none") else Path(value)
+
+
 def default_model() -> str:
     """The model the lab uses when none is named: `LAB_MODEL`, else the registry default."""
     return os.environ.get("LAB_MODEL", "qwen2.5-coder-0.5b")

@@ -20,9 +20,23 @@ OPEN = "hist.open"
 LIMIT = 1000
 ANY = "any"
 CORRECT = {ANY: None, "correct": True, "wrong": False}
+WHOSE = {"Your runs": False, "Gallery": True, "All": None}  # the `shipped` filter
 
 ensure_entrypoint()
 st.title("History")
+
+
+def whose(ledger: Ledger) -> bool | None:
+    """Your runs, the gallery's (shipped with the lab, read-only) or all."""
+    if not ledger.list_runs(shipped=True, limit=1):
+        return None
+    if "hist.whose" not in st.session_state:  # a new lab opens on the gallery
+        mine = ledger.list_runs(shipped=False, limit=1)
+        st.session_state["hist.whose"] = "Your runs" if mine else "Gallery"
+    picked = st.radio("Runs", list(WHOSE), key="hist.whose", horizontal=True,
+                      help="Gallery: measured runs shipped with the lab, read-only; never "
+                           "mixed with yours.")
+    return WHOSE.get(picked or "All")
 
 
 def filters(runs: list[RunSummary]) -> dict[str, Any]:
@@ -83,12 +97,24 @@ def exports(ledger: Ledger, ids: list[int]) -> None:
                                icon=":material/download:", disabled=not ids, key="hist.csv")
 
 
-def open_run(ledger: Ledger, run_id: int) -> None:
+def open_run(ledger: Ledger, run: RunSummary) -> None:
+    run_id = run.id
     try:
         trace = ledger.load_trace(run_id)
     except LedgerError as exc:
         st.error(str(exc))
         return
+    if run.shipped:
+        st.caption(f":material/lock: In the gallery ({run.experiment}): shipped with the lab, "
+                   "read-only.")
+    else:
+        delete_button(ledger, run_id)
+    problem_box(trace.problem)
+    render_trace(trace, View(f"hist{run_id}", color_tokens=run.shipped))
+    report_button([trace], [run_id], f"hist{run_id}-report")
+
+
+def delete_button(ledger: Ledger, run_id: int) -> None:
     with st.popover("Delete this run", icon=":material/delete:"):
         st.write(f"Delete run #{run_id} and its whole trace from the ledger?")
         if st.button("Delete", type="primary", key="hist.delete"):
@@ -96,18 +122,16 @@ def open_run(ledger: Ledger, run_id: int) -> None:
             st.session_state.pop(OPEN, None)
             st.toast(f"Deleted run #{run_id}")
             st.rerun()
-    problem_box(trace.problem)
-    render_trace(trace, View(f"hist{run_id}"))
-    report_button([trace], [run_id], f"hist{run_id}-report")
 
 
 def page(ledger: Ledger) -> None:
-    everything = ledger.list_runs(limit=LIMIT)
+    shipped = whose(ledger)
+    everything = ledger.list_runs(limit=LIMIT, shipped=shipped)
     if not everything:
         st.info("No runs yet. Run a strategy in the Playground, Compare or Scaling, or with "
                 "`lab solve`; every run is stored here.")
         return
-    runs = ledger.list_runs(limit=LIMIT, **filters(everything))
+    runs = ledger.list_runs(limit=LIMIT, shipped=shipped, **filters(everything))
     st.caption(f"{len(runs)} of {len(everything)} runs. Select a row to open it.")
     height = min(300, 36 * (len(runs) + 1) + 2)  # no empty rows under a short list
     event = st.dataframe(table(runs), hide_index=True, width="stretch", height=height,
@@ -122,7 +146,7 @@ def page(ledger: Ledger) -> None:
                           format_func=lambda i: "Choose a run" if i is None else label(by_id[i]))
     if run_id is not None:
         st.divider()
-        open_run(ledger, run_id)
+        open_run(ledger, by_id[run_id])
 
 
 ledger = state.ledger_or_error()

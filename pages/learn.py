@@ -7,11 +7,14 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab.evaluation import summarize
+from lab.evaluation.ladder import ladder_steps, load_spec
 from lab.evaluation.report import Row
 from lab.store.errors import LedgerError
 from lab.strategies.registry import get_strategy
 from lab.ui import state
 from lab.ui.entry import ensure_entrypoint
+from lab.ui.findings import finding
+from lab.ui.ladder import ladder_section
 from lab.ui.presets import Section, expectation, request_preset, sections
 
 README = "the README's *Scaling curves, measured*"
@@ -35,10 +38,8 @@ DEEPER = {
         "never enters the prompt. The model sees its length and a preview, and writes Python "
         "in a REPL that holds it as a variable: it slices, filters and counts, calls "
         "`llm(prompt)` on pieces it wants read, and ends with `final(value)`. The Playground "
-        "shows each turn: the code, its output, and the nested calls. Measured in README: "
-        "with the default 0.5B model, 0 of 20 `longctx` problems (the model writes plausible "
-        "filters but rarely calls `final`); a scripted model that writes correct code solves "
-        "all 20, so the machinery works and the model is the limit."),
+        "shows each turn: the code, its output, and the nested calls. " +
+        finding("recursive").get("text", "")),
     "Compute with a program": (
         "Each chain is a program, not prose: the lab runs it in the same sandbox as the "
         "recursive strategy (no network, limited memory and time) and reads what it prints. "
@@ -109,12 +110,10 @@ def oracle_gap() -> None:
         st.error(f"**The ledger cannot be read.** {exc}")
         return
     if not experiments:
-        st.info("No sweep is stored in this lab's ledger yet. Run one on the **Scaling** "
-                "page (self-consistency with the ladder n = 1, 4, 8, 16) or with `lab eval "
-                "--set arith --limit 30 -s self-consistency --sweep n=1,4,8,16`, and its "
-                "maj@k and pass@k appear here. For the default model, " + README + " has "
-                "them: on 30 `arith` problems maj@16 0.40 against pass@16 0.77; on 20 GSM8K "
-                "problems 0.25 against 0.50.")
+        st.info("No sweep is stored in this lab's ledger yet (nor the gallery: `lab gallery "
+                "import`). Run one on the **Scaling** page (self-consistency with the ladder "
+                "n = 1, 4, 8, 16) or with `lab eval --set arith --limit 30 -s self-consistency "
+                "--sweep n=1,4,8,16`, and its maj@k and pass@k appear here.")
         return
     chosen = st.selectbox("Experiment", experiments, index=len(experiments) - 1,
                           key="learn.experiment")
@@ -196,40 +195,38 @@ def reading_pages() -> None:
 
 
 def which_when() -> None:
+    found = finding("which_when")
+    rows = [*ladder_rows(), *(found.get("rows") or [])]
     st.markdown(
-        "From the lab's own measurements with the default model (Qwen2.5-Coder-0.5B, 2 CPU "
-        "cores, Qwen's boxed prompt, 512-token chains), " + README + " and its other measured "
-        "sections; 50 problems per set, so read them as trends:\n\n"
-        "| situation | measured | so |\n|---|---|---|\n"
-        "| one answer, ~300 tokens | greedy step-by-step: GSM8K 0.38, arith 0.32 | the "
-        "baseline every other row must beat at its cost |\n"
-        "| 4 to 8 times the tokens | self-consistency, GSM8K: 0.30 (1 chain) → 0.39 (4) → "
-        "0.46 (8, 2,302 tokens); arith 0.32 → 0.38 → 0.42 | the clearest gain measured: "
-        "vote |\n"
-        "| the right answer among the chains | pass@8 0.68 on both sets against maj@8 0.46 "
-        "and 0.42 | the vote leaves room for a better picker (verifier) |\n"
-        "| a picker from the model's own confidence | best-of-n by mean log-prob over the "
-        "same 8 chains: GSM8K 0.38, arith 0.38 | fluent is not right: it picks worse than "
-        "the vote |\n"
-        "| a program instead of prose | arith: greedy `program` 0.34 with 41 tokens, "
-        "greedy prose 0.32 with 278; GSM8K: 0.22 (greedy), 0.34 (8 voted) | on "
-        "computation a coder model's program is the cheapest answer; on word problems "
-        "its prose is better |\n"
-        "| ~1,100 tokens, search | beam search (width 3, 2 steps sampled per path): arith "
-        "0.38, GSM8K 0.38, against the vote's 0.42 and 0.46 at about twice the tokens | "
-        "with a log-prob scorer it ranks fluent steps, not right ones: not shown to beat "
-        "voting |\n"
-        "| a vote weighted by confidence | confidence-vote, n=8: arith 0.48, GSM8K 0.34, at "
-        "15% fewer tokens than self-consistency (its early stop, measured: 17% saved, same "
-        "accuracy) | cheaper voting; better voting is not shown at 50 problems |\n"
-        "| a context far past the window | `longctx-easy`: recursive 16 of 20 (1.5B: 20 of "
-        "20), direct 0 of 20; hard tier 13 of 20 (1.5B: 7) | recursion reads what no prompt "
-        "can hold; a bigger model is not always the better coder |\n"
-        "| wall time | N=8 batched 61 tokens/s against 20 one after another (Xeon) | "
-        "parallel strategies (voting, best-of-n, program) cost about a third of the time "
-        "per token of sequential ones (refine, budget forcing) |\n\n"
-        "The demonstrations above are single problems chosen because the effect shows on "
-        "them, not accuracies: they say a strategy *can* help, the table says how often.")
+        "From the lab's own measurements with the default model: the gallery's ladder (its "
+        "first row, read from the stored runs) and " + README + " (" +
+        found.get("measured", "") + "). 50 problems per set, so read them as trends.\n\n"
+        "| situation | measured | so |\n|---|---|---|\n" +
+        "".join(f"| {r['situation']} | {r['measured']} | {r['so']} |\n" for r in rows) +
+        "\nThe demonstrations in *Strategies* are single problems chosen because the effect "
+        "shows on them, not accuracies: they say a strategy *can* help, the table says how "
+        "often.")
+
+
+def ladder_rows() -> list[dict[str, str]]:
+    """The ladder's steps as one row of the table, from the gallery's stored runs."""
+    spec = load_spec()
+    ledger = state.ledger_or_error()
+    if spec is None or ledger is None or spec.experiment not in ledger.experiments():
+        return []
+    steps = [s for s in ladder_steps(spec, summarize(ledger, spec.experiment))
+             if s.row is not None and s.row.accuracy is not None]
+    if not steps:
+        return []
+    first = steps[0].row
+    assert first is not None
+    climb = " → ".join(f"{s.spec.title.lower()} {s.row.accuracy:.2f} ({s.row.tokens:,.0f} "
+                       "tokens)" for s in steps if s.row is not None)
+    return [{"situation": f"more tokens on the same problems ({first.problem_set}, "
+                          f"{first.problems} problems, `{spec.experiment}`)",
+             "measured": climb,
+             "so": "a step is worth its tokens where it lands above the step before; the last "
+                   "is the oracle a perfect verifier would reach"}]
 
 
 ensure_entrypoint()
@@ -238,9 +235,19 @@ st.caption("Inference-time scaling: spend more compute when answering, instead o
            "bigger model. Each section opens the Playground on a problem measured to show "
            "its effect.")
 
-strategies_tab, oracle_tab, pages_tab, when_tab = st.tabs(
-    ["Strategies", "Vote against a perfect verifier", "Reading Compare and Scaling",
-     "Which strategy when"])
+ladder_tab, strategies_tab, oracle_tab, pages_tab, when_tab = st.tabs(
+    ["From greedy to a vote", "Strategies", "Vote against a perfect verifier",
+     "Reading Compare and Scaling", "Which strategy when"])
+with ladder_tab:
+    ladder_spec = load_spec()
+    ladder_ledger = state.ledger_or_error()
+    if ladder_spec is None:
+        st.info("The ladder's steps (data/ladder.json) are missing.")
+    elif ladder_ledger is not None:
+        try:
+            ladder_section(ladder_ledger, ladder_spec)
+        except LedgerError as exc:
+            st.error(f"**The ledger cannot be read.** {exc}")
 with strategies_tab:
     model = state.selected_model_name()
     found = sections(model)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab.evaluation import scaling_figure, summarize
-from lab.evaluation.report import table_cells
+from lab.evaluation.report import Row, table_cells
 from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
@@ -20,6 +20,7 @@ from lab.ui.controls import default
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import experiment_button
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
+from lab.ui.render import View, problem_box, render_trace
 from lab.worker.client import WorkerSweep
 
 X_CHOICES = {"generated": "generated tokens", "decoded": "all decoded tokens (prompts too)"}
@@ -148,15 +149,20 @@ def show_job(experiment: str, job: scaling.SweepJob | WorkerSweep) -> None:
 
 
 def figure(ledger: Ledger) -> None:
-    experiments = sorted({r.experiment for r in ledger.list_runs() if r.experiment})
+    shipped = ledger.experiments()
+    with_runs = {r.experiment for r in ledger.list_runs() if r.experiment}
+    experiments = [name for name in shipped if name in with_runs]
     st.markdown("##### Accuracy against compute")
     if not experiments:
         st.info("No experiments in the ledger yet: run a sweep here or with `lab eval`.")
         return
-    watched = st.session_state.get("sc.watch")
-    default("sc.show", [watched] if watched in experiments else experiments[-1:])
+    default("sc.show", default_shown(experiments, shipped, st.session_state.get("sc.watch")))
     shown = st.multiselect("Experiments", experiments, key="sc.show",
-                           help="From this page, earlier sessions or `lab eval`.")
+                           format_func=lambda name: f"{name} (gallery)" if shipped[name] else name,
+                           help="From this page, earlier sessions or `lab eval`; (gallery): "
+                                "measured experiments shipped with the lab, read-only.")
+    if any(shipped.get(name) for name in shown):
+        st.caption(gallery_caption())
     rows = [row for name in shown for row in summarize(ledger, name)]
     if not rows:
         st.caption("No complete runs to draw yet.")
@@ -166,13 +172,86 @@ def figure(ledger: Ledger) -> None:
                       horizontal=True, format_func=X_CHOICES.get,
                       help="Generated tokens of every model call (verifier and judge "
                            "included), or everything the model decoded: prompts too.")
-    st.plotly_chart(scaling_figure(rows, x=x_axis), key="sc.figure")
+    event = st.plotly_chart(scaling_figure(rows, x=x_axis), key="sc.figure", on_select="rerun",
+                            selection_mode="points")
     st.caption("One line per strategy; error bars are 95% Wilson intervals; dashed lines are "
                "pass@k (an oracle that knows the answer); * rows are derived from the chains "
-               "of the largest n.")
+               "of the largest n. Click a point to open the runs behind it.")
     header, body = table_cells(rows)
     st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
     experiment_button(rows, " + ".join(shown), "sc.report")
+    point_runs(ledger, rows, clicked_row(event, len(rows)))
+
+
+def default_shown(experiments: list[str], shipped: dict[str, bool],
+                  watched: str | None) -> list[str]:
+    """The watched sweep, else the user's newest experiment, else the whole gallery."""
+    if watched in experiments:
+        return [watched]
+    own = [name for name in experiments if not shipped[name]]
+    return own[-1:] if own else [name for name in experiments if shipped[name]]
+
+
+def gallery_caption() -> str:
+    imported = state.gallery_import().get("result")
+    when = (f" (imported on this lab's first start in {imported.seconds:.1f} s)"
+            if imported is not None and imported.imported else "")
+    return ("(gallery): measured with the lab's default model and shipped with it" + when +
+            "; read-only, apart from your runs. `lab eval` with the same settings measures "
+            "them again on your machine.")
+
+
+def clicked_row(event: object, count: int) -> int | None:
+    """The table row of the point clicked in the figure (its customdata), if any."""
+    selection = getattr(event, "selection", None) or {}
+    points = selection.get("points", []) if isinstance(selection, dict) else []
+    for point in points:
+        data = point.get("customdata")
+        index = data[0] if isinstance(data, list) and data else data
+        if isinstance(index, int | float) and 0 <= int(index) < count:
+            return int(index)
+    return None
+
+
+def point_runs(ledger: Ledger, rows: list[Row], clicked: int | None) -> None:
+    """The runs behind one point of the figure, each openable with the Playground's drawing."""
+    st.markdown("##### The runs behind a point")
+    if clicked is not None and clicked != st.session_state.get("sc.clicked"):
+        st.session_state["sc.point"] = clicked  # a new click picks the point
+    st.session_state["sc.clicked"] = clicked
+    if st.session_state.get("sc.point") not in range(len(rows)):
+        st.session_state["sc.point"] = None
+    index = st.selectbox("Point", [None, *range(len(rows))], key="sc.point",
+                         format_func=lambda i: "Click a point, or choose one" if i is None
+                         else point_label(rows[i]))
+    if index is None:
+        return
+    row = rows[index]
+    runs = ledger.list_runs(run_ids=row.run_ids)[::-1]
+    if row.derived:
+        st.caption(f"Not run as such: estimated from every {row.k}-chain subset of the chains "
+                   f"of these {len(runs)} runs.")
+    mark = {True: "✓", False: "✗", None: ""}
+    st.dataframe([{"run": r.id, "problem": r.problem_id, "answer": r.answer, "gold": r.gold,
+                   "correct": mark[r.correct], "tokens": r.generated_tokens}
+                  for r in runs], hide_index=True, height=min(300, 36 * (len(runs) + 1) + 2))
+    by_id = {r.id: r for r in runs}
+    run_id = st.selectbox("Open a run", [None, *by_id], key=f"sc.run.{index}",
+                          format_func=lambda i: "Choose a run" if i is None else
+                          f"#{i} · {by_id[i].problem_id} · {by_id[i].answer or '—'} "
+                          f"{mark[by_id[i].correct]}")
+    if run_id is not None:
+        trace = ledger.load_trace(run_id)
+        problem_box(trace.problem)
+        render_trace(trace, View(f"sc.trace{run_id}", color_tokens=True))
+
+
+def point_label(row: Row) -> str:
+    metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+    accuracy = "—" if row.accuracy is None else f"{row.accuracy:.2f}"
+    setting = f" {row.label}" if row.label else ""
+    return (f"{row.problem_set} · {row.strategy}{setting} · {metric} {accuracy} · "
+            f"{row.tokens:.0f} tokens")
 
 
 ledger = state.ledger_or_error()

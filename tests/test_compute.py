@@ -149,6 +149,7 @@ def test_a_version_1_ledger_gains_the_compute_columns(tmp_path: Path):
     with engine.begin() as conn:  # back to version 1: the columns it did not have
         for column in ("cached_prompt_tokens", "verdict_tokens", "generated_by"):
             conn.execute(text(f"ALTER TABLE runs DROP COLUMN {column}"))
+        conn.execute(text("ALTER TABLE experiments DROP COLUMN shipped"))  # version 3's
         conn.execute(text("UPDATE ledger_meta SET value = '1' WHERE key = 'schema_version'"))
     engine.dispose()
     with Ledger(url) as upgraded:
@@ -160,7 +161,7 @@ def test_a_version_1_ledger_gains_the_compute_columns(tmp_path: Path):
     with engine.connect() as conn:
         version = conn.execute(text("SELECT value FROM ledger_meta")).scalar()
     engine.dispose()
-    assert version == str(schema.SCHEMA_VERSION) == "2"
+    assert version == str(schema.SCHEMA_VERSION) == "3"
 
 
 def test_compute_json_keeps_old_traces_readable():

@@ -171,13 +171,19 @@ def _problems(set_spec: str, limit: int | None) -> list[Problem]:
 
 
 def _model_name(model: str | None) -> str:
-    """The name runs are stored under (the file's stem), without loading the model."""
-    from lab.models import ModelError, resolve_model_path
+    """The name runs are stored under (the file's stem), without loading the model. A
+    registry model not downloaded has its file's stem too: a stored experiment (the
+    gallery's) is reported without it, and a sweep with cells to run says to pull it."""
+    from lab import config
+    from lab.models import REGISTRY, ModelError, resolve_model_path
 
     try:
         return resolve_model_path(model).stem
     except ModelError as exc:
-        fail(str(exc))
+        known = REGISTRY.get(model or config.default_model())
+        if known is None:
+            fail(str(exc))
+        return Path(known.filename).stem
 
 
 def _default_experiment(set_spec: str, limit: int | None, spec: SweepSpec, model: str) -> str:

@@ -37,6 +37,7 @@ def scaling_figure(rows: Sequence[Row], title: str = "", x: XAxis = "generated")
 
     figure = go.Figure()
     prefix = _prefixes(rows)
+    position = {id(row): i for i, row in enumerate(rows)}  # a clicked point names its row
     palette = qualitative.Plotly
     colors: dict[str, str] = {}
     for (_, _, name), points in _series(rows).items():
@@ -58,6 +59,7 @@ def scaling_figure(rows: Sequence[Row], title: str = "", x: XAxis = "generated")
             textfont={"size": 10, "color": color},
             hovertext=[_hover(r) for r in points],
             hoverinfo="text",
+            customdata=[position[id(r)] for r in points],
         ))
     figure.update_layout(
         title=title or None,

@@ -13,3 +13,7 @@ class UnknownRun(LedgerError):  # noqa: N818 - reads better at the raise site
     def __init__(self, run_id: int):
         super().__init__(f"no run {run_id} in the ledger")
         self.run_id = run_id
+
+
+class ReadOnlyRun(LedgerError):  # noqa: N818
+    """The run, or the experiment a run would join, was shipped with the lab (the gallery)."""

@@ -34,12 +34,20 @@ from lab.store.convert import (
     trace_from_rows,
     utcnow,
 )
-from lab.store.errors import LedgerError, UnknownRun
+from lab.store.errors import LedgerError, ReadOnlyRun, UnknownRun
 from lab.store.export import Output, write_csv, write_jsonl
 from lab.store.liveness import current_process, is_alive
 from lab.store.queries import RunSummary, run_filters, summary_from_row, summary_select
 from lab.store.recorder import Recorder
-from lab.store.schema import ExperimentRow, ModelRow, NodeRow, ProblemRow, RunRow, TokenRow
+from lab.store.schema import (
+    ExperimentRow,
+    LedgerMeta,
+    ModelRow,
+    NodeRow,
+    ProblemRow,
+    RunRow,
+    TokenRow,
+)
 from lab.trace import SOLUTION_KINDS, Node, Trace, TraceStatus
 
 _IN_CHUNK = 500  # run ids per IN (...) list: SQLite limits the parameters of a statement
@@ -85,7 +93,8 @@ class Ledger:
         now = utcnow()
         with self._session(write=True) as session:
             run = RunRow(
-                experiment_id=self._experiment_id(session, experiment) if experiment else None,
+                experiment_id=self._writable_experiment(session, experiment)
+                if experiment else None,
                 strategy=trace.strategy,
                 params=trace.params,
                 params_key=params_key(trace.params),
@@ -151,12 +160,73 @@ class Ledger:
             return model_id
 
     def delete_run(self, run_id: int) -> None:
+        """Delete a run and its trace; a run shipped with the lab (the gallery) is read-only."""
         with self._session(write=True) as session:
-            session.execute(delete(TokenRow).where(TokenRow.run_id == run_id))
-            session.execute(delete(NodeRow).where(NodeRow.run_id == run_id))
-            result = session.execute(delete(RunRow).where(RunRow.id == run_id))
-            if result.rowcount == 0:  # type: ignore[attr-defined]
+            shipped = session.scalar(
+                select(ExperimentRow.shipped)
+                .join(RunRow, RunRow.experiment_id == ExperimentRow.id)
+                .where(RunRow.id == run_id))
+            if shipped:
+                raise ReadOnlyRun(f"run {run_id} is in the gallery shipped with the lab: "
+                                  "read-only")
+            if _delete_runs(session, [run_id]) == 0:
                 raise UnknownRun(run_id)
+
+    # -- runs recorded elsewhere (the gallery) -------------------------------------------
+    def store_finished_run(self, trace: Trace, experiment: str, *, created: datetime,
+                           finished: datetime | None, lab_version: str) -> int:
+        """Store a run as another ledger recorded it (no process writes it); its id. The
+        experiment must be shipped (`mark_shipped`) or new."""
+        with self._session(write=True) as session:
+            run = RunRow(
+                experiment_id=_get_or_create(session, ExperimentRow, {"name": experiment},
+                                             {"created": utcnow()}),
+                strategy=trace.strategy, params=trace.params,
+                params_key=params_key(trace.params), budget=trace.budget, seed=trace.seed,
+                model_id=self._model_id(session, trace.model) if trace.model else None,
+                problem_id=self._problem_id(session, trace), lab_version=lab_version,
+                created=created, **progress_values(trace),
+            )
+            run.updated = finished or created
+            run.finished = finished
+            session.add(run)
+            session.flush()
+            save_nodes(session, run.id, trace.nodes)
+            return run.id
+
+    def experiments(self) -> dict[str, bool]:
+        """Every experiment's name and whether it was shipped with the lab."""
+        with self._session(write=False) as session:
+            rows = session.execute(select(ExperimentRow.name, ExperimentRow.shipped)
+                                   .order_by(ExperimentRow.id))
+            return {name: bool(shipped) for name, shipped in rows}
+
+    def mark_shipped(self, names: Iterable[str]) -> None:
+        """Create these experiments (or mark them) as shipped with the lab: read-only."""
+        with self._session(write=True) as session:
+            for name in names:
+                experiment_id = _get_or_create(session, ExperimentRow, {"name": name},
+                                               {"created": utcnow()})
+                session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
+                                .values(shipped=True))
+
+    def drop_shipped(self) -> int:
+        """Delete every shipped experiment with its runs (before a newer gallery is
+        imported); how many runs."""
+        with self._session(write=True) as session:
+            shipped = select(ExperimentRow.id).where(ExperimentRow.shipped.is_(True))
+            ids = list(session.scalars(select(RunRow.id).where(RunRow.experiment_id.in_(shipped))))
+            _delete_runs(session, ids)
+            session.execute(delete(ExperimentRow).where(ExperimentRow.shipped.is_(True)))
+            return len(ids)
+
+    def meta_value(self, key: str) -> str | None:
+        with self._session(write=False) as session:
+            return session.scalar(select(LedgerMeta.value).where(LedgerMeta.key == key))
+
+    def set_meta_value(self, key: str, value: str) -> None:
+        with self._session(write=True) as session:
+            session.merge(LedgerMeta(key=key, value=value))
 
     def recover_interrupted(self) -> list[int]:
         """Mark `interrupted` the runs left `running` by processes that died; their ids. Runs
@@ -234,14 +304,16 @@ class Ledger:
         experiment: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        shipped: bool | None = None,
         limit: int | None = None,
     ) -> list[RunSummary]:
         """Runs matching every filter given (None: any), newest first. `since`/`until` bound
-        the creation time (naive means UTC)."""
+        the creation time (naive means UTC); `shipped` picks the gallery's runs (True) or the
+        user's (False)."""
         conditions = run_filters(
             run_ids=run_ids, strategy=strategy, model=model, problem_set=problem_set,
             problem_id=problem_id, status=status, correct=correct, experiment=experiment,
-            since=since, until=until,
+            since=since, until=until, shipped=shipped,
         )
         query = summary_select().where(*conditions).order_by(RunRow.id.desc()).limit(limit)
         with self._session(write=False) as session:
@@ -326,6 +398,13 @@ class Ledger:
     def _experiment_id(self, session: Session, name: str) -> int:
         return _get_or_create(session, ExperimentRow, {"name": name}, {"created": utcnow()})
 
+    def _writable_experiment(self, session: Session, name: str) -> int:
+        """The experiment's id for a new run; a shipped one (the gallery) takes none."""
+        if session.scalar(select(ExperimentRow.shipped).where(ExperimentRow.name == name)):
+            raise ReadOnlyRun(f"experiment {name!r} is in the gallery shipped with the lab: "
+                              "read-only; store your runs under another name")
+        return self._experiment_id(session, name)
+
     def _model_id(self, session: Session, name: str) -> int:
         return _get_or_create(session, ModelRow, {"name": name}, {"details": {}})
 
@@ -333,6 +412,18 @@ class Ledger:
         values = problem_values(trace.problem)
         return _get_or_create(session, ProblemRow, {"digest": problem_digest(trace.problem)},
                               values)
+
+
+def _delete_runs(session: Session, run_ids: Sequence[int]) -> int:
+    """Delete these runs with their nodes and tokens; how many runs there were."""
+    deleted = 0
+    for start in range(0, len(run_ids), _IN_CHUNK):
+        chunk = list(run_ids[start : start + _IN_CHUNK])
+        session.execute(delete(TokenRow).where(TokenRow.run_id.in_(chunk)))
+        session.execute(delete(NodeRow).where(NodeRow.run_id.in_(chunk)))
+        result = session.execute(delete(RunRow).where(RunRow.id.in_(chunk)))
+        deleted += result.rowcount  # type: ignore[attr-defined]
+    return deleted
 
 
 def _get_or_create(

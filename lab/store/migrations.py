@@ -32,8 +32,15 @@ def _v2_all_compute(conn: Connection) -> None:
         conn.execute(text(f"ALTER TABLE runs ADD COLUMN {column} {kind}"))
 
 
+def _v3_shipped_experiments(conn: Connection) -> None:
+    """Experiments shipped with the lab (the gallery), read-only; the user's are not."""
+    conn.execute(text("ALTER TABLE experiments ADD COLUMN shipped BOOLEAN NOT NULL "
+                      "DEFAULT FALSE"))
+
+
 # version -> the step that upgrades a database of version - 1 to it
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_all_compute}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {2: _v2_all_compute,
+                                                       3: _v3_shipped_experiments}
 
 _VERSION_KEY = "schema_version"
 _PG_LOCK_KEY = 0x1AB1ED6E  # advisory lock serialising upgrades on PostgreSQL

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy import ColumnElement, Row, Select, or_, select
 
 from lab.store.schema import ExperimentRow, ModelRow, ProblemRow, RunRow
 
@@ -37,6 +37,7 @@ class RunSummary:
     lab_version: str
     finished: datetime | None  # UTC
     error: str | None
+    shipped: bool = False  # in an experiment shipped with the lab (the gallery): read-only
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: timestamps as ISO 8601 strings."""
@@ -55,6 +56,7 @@ def summary_select() -> Select[Any]:
             ProblemRow.gold,
             ModelRow.name,
             ExperimentRow.name,
+            ExperimentRow.shipped,
         )
         .join(ProblemRow, RunRow.problem_id == ProblemRow.id)
         .outerjoin(ModelRow, RunRow.model_id == ModelRow.id)
@@ -63,7 +65,7 @@ def summary_select() -> Select[Any]:
 
 
 def summary_from_row(row: Row[Any]) -> RunSummary:
-    run, problem_set, problem_key, gold, model, experiment = row
+    run, problem_set, problem_key, gold, model, experiment, shipped = row
     return RunSummary(
         id=run.id,
         created=_aware(run.created),
@@ -88,6 +90,7 @@ def summary_from_row(row: Row[Any]) -> RunSummary:
         lab_version=run.lab_version,
         finished=_aware(run.finished) if run.finished else None,
         error=run.error,
+        shipped=bool(shipped),
     )
 
 
@@ -103,6 +106,7 @@ def run_filters(
     experiment: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    shipped: bool | None = None,
 ) -> list[ColumnElement[bool]]:
     """SQL conditions for the filters given; None means "any"."""
     conditions: list[ColumnElement[bool]] = []
@@ -127,6 +131,9 @@ def run_filters(
         conditions.append(RunRow.created >= _naive_utc(since))
     if until is not None:
         conditions.append(RunRow.created < _naive_utc(until))
+    if shipped is not None:
+        conditions.append(ExperimentRow.shipped.is_(True) if shipped else
+                          or_(ExperimentRow.id.is_(None), ExperimentRow.shipped.is_(False)))
     return conditions
 
 

@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2  # 2: runs.cached_prompt_tokens, verdict_tokens, generated_by
+SCHEMA_VERSION = 3  # 2: runs.cached_prompt_tokens, verdict_tokens, generated_by; 3: shipped
 
 
 class JsonText(TypeDecorator[Any]):
@@ -87,13 +87,15 @@ class ProblemRow(Base):
 
 
 class ExperimentRow(Base):
-    """A named group of runs, e.g. one evaluation sweep."""
+    """A named group of runs, e.g. one evaluation sweep. A shipped one came with the lab (the
+    gallery of measured experiments): read-only, never mixed with the user's runs."""
 
     __tablename__ = "experiments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     created: Mapped[datetime] = mapped_column(DateTime)  # UTC
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class RunRow(Base):

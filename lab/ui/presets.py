@@ -20,7 +20,9 @@ from lab import config
 from lab.models import REGISTRY
 from lab.strategies.categories import Category
 from lab.strategies.registry import categories
+from lab.tasks.problem import Problem
 from lab.ui.controls import SOURCES, set_param
+from lab.ui.findings import finding
 from lab.ui.problems import ProblemSetError, difficulties, load_problems
 
 PENDING = "preset"  # st.session_state key: a preset for the Playground to apply once
@@ -34,6 +36,7 @@ class Preset:
     problem_set: str = "arith"
     budget: int = 0
     problem_id: str | None = None  # the problem to open; None: the set's first
+    problem: Problem | None = None  # a stored problem, opened as the user's own question
 
 
 @dataclass(frozen=True)
@@ -133,20 +136,22 @@ def with_measured(preset: Preset, measured: Measured | None) -> Preset:
                   int(measured.entry.get("budget") or preset.budget), shown["problem"])
 
 
-NOT_SEARCHED = {  # strategies scripts/find_demos.py does not measure, and why
-    "recursive": "Not searched by `scripts/find_demos.py`; measured with `lab eval` instead "
-                 "(README, *Strategies*): the default model solved 16 of the first 20 "
-                 "`longctx-easy` problems, this one among them, against 0 of 20 for `direct` "
-                 "on the question alone. The button opens it at the strategy's defaults.",
-}
+def not_searched(strategy: str) -> str | None:
+    """Why scripts/find_demos.py does not measure this strategy, and what was measured."""
+    if strategy != "recursive":
+        return None
+    return ("Not searched by `scripts/find_demos.py`; measured with `lab eval` instead "
+            f"({finding('recursive').get('measured', 'README, *Strategies*')}). "
+            f"{finding('recursive').get('text', '')} The button opens the first "
+            "`longctx-easy` problem at the strategy's defaults.")
 
 
 def expectation(measured: Measured | None, strategy: str = "") -> str:
     """What the learner should expect from the preset, in the measured numbers."""
     if measured is None:
-        return NOT_SEARCHED.get(strategy, (
+        return not_searched(strategy) or (
             "Not measured: `scripts/find_demos.py` has no entry for this strategy, so the "
-            "button opens the set's first problem, which may not show the effect."))
+            "button opens the set's first problem, which may not show the effect.")
     entry = measured.entry
     if "baseline" not in entry:
         return (f"No demonstration yet ({entry.get('note', 'no record')}). The button opens "
@@ -260,12 +265,18 @@ def apply_pending_preset(prefix: str) -> Preset | None:
     preset = st.session_state.pop(PENDING, None)
     if not isinstance(preset, Preset):
         return None
-    st.session_state[f"{prefix}.source"] = SOURCES[0]
-    st.session_state[f"{prefix}.set"] = preset.problem_set
     st.session_state[f"{prefix}.strategy"] = preset.strategy
     st.session_state[f"{prefix}.budget"] = preset.budget
     for name, value in preset.params.items():
         set_param(prefix, preset.strategy, name, value)
+    if preset.problem is not None:  # its set may not be on this machine: ask it as typed
+        st.session_state[f"{prefix}.source"] = SOURCES[2]
+        st.session_state[f"{prefix}.question"] = preset.problem.question
+        st.session_state[f"{prefix}.gold"] = preset.problem.gold or ""
+        st.session_state[f"{prefix}.kind"] = str(preset.problem.kind)
+        return preset
+    st.session_state[f"{prefix}.source"] = SOURCES[0]
+    st.session_state[f"{prefix}.set"] = preset.problem_set
     select_problem(prefix, preset.problem_set, preset.problem_id)
     return preset
 

@@ -11,6 +11,7 @@ shown in the page, not raised.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,12 +25,14 @@ from lab.execution import RunRequest, cannot_start
 from lab.models import REGISTRY, ModelError, check_gguf, resolve_model_path
 from lab.pull import pull
 from lab.store.errors import LedgerError
+from lab.store.gallery import ImportResult, ensure_gallery
 from lab.store.ledger import Ledger
 from lab.ui.runner import RunBatch
 from lab.worker.client import WorkerBatch, WorkerClient, WorkerSweep
 from lab.worker.protocol import ModelInfo
 from lab.worker.server import EngineFactory
 
+log = logging.getLogger(__name__)
 MODEL_KEY = "model"  # the sidebar's model choice in st.session_state
 JUDGE_KEY = "judge"  # the sidebar's judge model choice (None: no judge)
 LEDGER_BUSY_S = 10.0  # how long a ledger write waits for a lock before the page says so
@@ -206,13 +209,28 @@ def pull_button(name: str, key: str = "pull") -> None:
 
 
 @st.cache_resource(show_spinner=False)
-def _ledger(url: str, busy_timeout_s: float) -> Ledger:
-    return Ledger(url, busy_timeout_s=busy_timeout_s)
+def _ledger(url: str, busy_timeout_s: float, gallery: Path | None) -> Ledger:
+    ledger = Ledger(url, busy_timeout_s=busy_timeout_s)
+    try:
+        with st.spinner("First start: opening the gallery of measured experiments…"):
+            gallery_import()["result"] = ensure_gallery(ledger, gallery)
+    except LedgerError as exc:  # the lab works without its gallery; the pages say why
+        log.warning("the gallery was not imported: %s", exc)
+        gallery_import()["error"] = str(exc)
+    return ledger
+
+
+@st.cache_resource(show_spinner=False)
+def gallery_import() -> dict[str, ImportResult | str | None]:
+    """How importing the gallery went in this process: "result" (None: no gallery file, or
+    LAB_GALLERY=off) or "error"."""
+    return {}
 
 
 def get_ledger() -> Ledger:
-    """The ledger at config.database_url(); raises LedgerError (e.g. database locked)."""
-    return _ledger(config.database_url(), LEDGER_BUSY_S)
+    """The ledger at config.database_url(), its gallery imported on first start; raises
+    LedgerError (e.g. database locked)."""
+    return _ledger(config.database_url(), LEDGER_BUSY_S, config.gallery_path())
 
 
 def ledger_or_error() -> Ledger | None:
