@@ -16,6 +16,7 @@ from lab.evaluation.sweep import StrategySpec, SweepSpec, build_cells, run_sweep
 from lab.store.ledger import Ledger
 from lab.strategies.registry import get_strategy
 from lab.tasks.datasets import load_set
+from lab.ui.findings import finding
 from lab.ui.presets import (
     DEMOS,
     Measured,
@@ -177,8 +178,12 @@ def test_learn_covers_every_category_the_pages_and_which_strategy_when(scripted:
     assert "**What to expect.**" in page
     assert "**Compare** runs two to four strategies" in page
     assert "**Scaling** sweeps strategies" in page
-    assert "0.46 (8, 2,302 tokens)" in page  # README's measured GSM8K table
+    for row in finding("which_when")["rows"]:  # measured numbers come from data/, not code
+        assert row["measured"] in page
+    recursive = finding("recursive")["text"]  # one source for the section and its preset
+    assert recursive in page and recursive in expectation(None, "recursive")
     assert any("No sweep is stored" in i for i in texts(at.info))
+    assert any("no experiment **ladder-gsm8k50**" in i for i in texts(at.info))
 
 
 def test_learn_draws_maj_at_k_against_pass_at_k_from_a_stored_sweep(scripted: ScriptedEngine):

@@ -1,0 +1,83 @@
+"""Learn's ladder: its steps read from an experiment's own table, one problem at every step;
+on the shipped gallery its numbers are exactly what `lab eval --json` prints."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from gallery_support import make_gallery
+
+from lab import config
+from lab.cli import main
+from lab.evaluation import summarize
+from lab.evaluation.ladder import ORACLE, climbing_problems, ladder_steps, load_spec, rungs
+from lab.store import Ledger
+from lab.store.gallery import import_gallery
+
+SHIPPED = config.REPO_ROOT / "data" / "gallery.jsonl.gz"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path):
+    with Ledger() as opened:
+        import_gallery(opened, make_gallery(tmp_path))
+        yield opened
+
+
+def test_every_step_has_its_row_and_the_oracle_comes_last(ledger: Ledger):
+    spec = load_spec()
+    assert spec is not None
+    steps = ladder_steps(spec, summarize(ledger, spec.experiment))
+    assert [s.spec.title for s in steps] == [*(s.title for s in spec.steps), spec.oracle.title]
+    assert all(s.row is not None for s in steps)
+    direct, cot, one, two, four, eight, oracle = (s.row for s in steps)
+    assert (direct.accuracy, cot.accuracy) == (0.0, 1.0)  # the scripted model's pattern
+    assert one.metric == "maj@k" and one.k == 1 and one.derived
+    assert eight.metric == "accuracy" and eight.params["n"] == 8 and not eight.derived
+    assert oracle.metric == ORACLE and oracle.k == 8
+    assert one.tokens < two.tokens < four.tokens < eight.tokens
+
+
+def test_rungs_show_one_problem_at_every_step(ledger: Ledger):
+    spec = load_spec()
+    assert spec is not None
+    steps = ladder_steps(spec, summarize(ledger, spec.experiment))
+    problems = climbing_problems(ledger, steps)
+    assert problems and problems[0] == "arith-0001"  # wrong at once, right by the vote
+    climbed = rungs(ledger, steps, problems[0])
+    assert [r.spec.title for r in climbed] == [s.title for s in spec.steps]
+    direct, cot, one, two, four, eight = climbed
+    assert (direct.correct, cot.correct, eight.correct) == (False, True, True)
+    assert one.node is eight.trace.solutions()[0] or one.node.text == (
+        eight.trace.solutions()[0].text)  # the run's first sampled chain
+    assert one.params["n"] == 1 and two.params["n"] == 2 and eight.params["n"] == 8
+    assert two.node is None and two.chance is not None and 0 <= two.chance <= 1
+    assert four.run_id == eight.run_id  # votes of fewer chains come from the 8-chain run
+
+
+def test_the_shipped_ladder_equals_lab_eval_json(shared_data: Path):
+    spec = load_spec()
+    assert spec is not None
+    with Ledger() as ledger:
+        import_gallery(ledger, SHIPPED)
+        steps = ladder_steps(spec, summarize(ledger, spec.experiment))
+    arguments = shlex.split(spec.command)[2:]  # without "lab eval"
+    at = arguments.index("--set") + 1
+    arguments[at] = f"gsm8k:{shared_data / 'gsm8k_train.jsonl'}"
+    result = CliRunner().invoke(main, ["eval", *arguments, "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["ran"] == 0  # every cell is stored: nothing was run
+    for step in steps:
+        assert step.row is not None
+        same = [r for r in printed["rows"] if r["strategy"] == step.row.strategy
+                and r["metric"] == step.row.metric and r["k"] == step.row.k
+                and r["params"] == step.row.params]
+        assert len(same) == 1, step.spec.title
+        assert same[0]["accuracy"] == step.row.accuracy
+        assert same[0]["tokens"] == step.row.tokens
+        assert (same[0]["low"], same[0]["high"]) == (step.row.low, step.row.high)
