@@ -64,6 +64,7 @@ def test_demonstration_divergence_view_and_report(browser, app_url: str, tmp_pat
     page.set_default_timeout(60_000)
     page.goto(f"{app_url}/learn")
     page.get_by_role("heading", name="Learn", exact=True).wait_for()
+    page.get_by_role("tab", name="Strategies").click()  # the first tab is the ladder
     page.get_by_text("What to expect.").first.wait_for()
     page.get_by_role("button", name="Try self-consistency in the Playground").click()
     page.get_by_role("heading", name="Playground", exact=True).wait_for()
