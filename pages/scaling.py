@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab.evaluation import scaling_figure, summarize
+from lab.evaluation.paired import PAIRED_COLUMNS, against_baseline, paired_cells
 from lab.evaluation.report import Row, table_cells
 from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
@@ -180,7 +181,38 @@ def figure(ledger: Ledger) -> None:
     header, body = table_cells(rows)
     st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
     experiment_button(rows, " + ".join(shown), "sc.report")
+    paired_table(rows)
     point_runs(ledger, rows, clicked_row(event, len(rows)))
+
+
+def paired_table(rows: list[Row]) -> None:
+    """Every point against a chosen baseline, on the problems both ran."""
+    st.markdown("##### Against a baseline, problem by problem")
+    choices = [i for i, r in enumerate(rows) if r.metric != "pass@k"]
+    greedy = [i for i in choices if not rows[i].derived and rows[i].params.get(
+        "temperature", 0) == 0 and rows[i].params.get("n", 1) == 1]
+    greedy.sort(key=lambda i: -rows[i].tokens)  # the greedy answer that reasons the longest
+    if st.session_state.get("sc.baseline") not in [None, *choices]:
+        st.session_state.pop("sc.baseline")
+    default("sc.baseline", greedy[0] if greedy else None)
+    chosen = st.selectbox("Baseline", [None, *choices], key="sc.baseline",
+                          format_func=lambda i: "None" if i is None else point_label(rows[i]),
+                          help="Each point minus the baseline on the problems both ran, with "
+                               "a 95% interval of the per-problem differences.")
+    if chosen is None:
+        return
+    pairs = against_baseline(rows, rows[chosen])
+    if not pairs:
+        st.caption("No other point of the same set and model to compare with.")
+        return
+    st.dataframe([dict(zip(PAIRED_COLUMNS, cells, strict=True))
+                  for cells in paired_cells(pairs)], hide_index=True)
+    unshown = [found for _, found in pairs if not found.shown]
+    st.caption("A paired interval counts each problem once for both sides, so it is narrower "
+               "than two separate intervals. " +
+               (f"{len(unshown)} of {len(pairs)} intervals span 0: no difference shown on "
+                f"these {unshown[0].problems} problems. " if unshown else "") +
+               "Derived (*) rows compare expected correctness per problem.")
 
 
 def default_shown(experiments: list[str], shipped: dict[str, bool],

@@ -42,6 +42,11 @@ def test_scaling_opens_on_the_gallery_and_a_point_opens_its_runs(gallery: Path):
     assert by_label(at.multiselect, "Experiments").value == [spec.experiment]
     assert any("(gallery)" in c.value for c in at.caption)
     assert at.get("plotly_chart")
+    baseline = by_label(at.selectbox, "Baseline")  # greedy step by step, by default
+    assert baseline.value is not None and "cot" in baseline.options[baseline.index]
+    paired = at.dataframe[1].value
+    assert list(paired["strategy"])[:1] == ["direct"]
+    assert list(paired["minus baseline [95% CI]"])[0].startswith("-100 [")
     point = by_label(at.selectbox, "Point")
     vote = next(i for i, label in enumerate(point.options)
                 if "self-consistency" in label and "maj@4" in label)

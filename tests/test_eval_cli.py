@@ -90,3 +90,21 @@ def test_errors_are_one_line(engine: ScriptedEngine, args: list[str], message: s
     code, _, err = lab(*args)
     assert code != 0
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_baseline_prints_the_paired_difference(engine: ScriptedEngine):
+    args = ["eval", "--set", "arith", "--limit", "4", "-s", "cot",
+            "-s", "program:n=1,temperature=0", "-p", "max_tokens=40", "--experiment", "paired",
+            "--baseline", "cot"]
+    code, out, err = lab(*args)
+    assert code == 0, err
+    assert "paired against cot (accuracy), on the problems both ran:" in out
+    assert "minus baseline [95% CI]" in out and "only baseline right" in out
+    code, out, err = lab(*args, "--json")
+    paired = json.loads(out)["paired"]
+    assert paired["baseline"] == "cot (accuracy)"
+    (row,) = paired["rows"]
+    assert row["problems"] == 4 and set(row) >= {"difference", "low", "high", "only_a",
+                                                 "only_b", "shown", "words"}
+    code, _, err = lab(*args[:-1], "budget-forcing")
+    assert code != 0 and "--baseline budget-forcing: no such row" in err

@@ -31,6 +31,7 @@ from lab.tasks.datasets import set_help
 if TYPE_CHECKING:
     from lab.engine.base import Engine
     from lab.evaluation import Cell, Row, StrategySpec, SweepProgress, SweepResult, SweepSpec
+    from lab.evaluation.paired import PairedDifference
     from lab.store.ledger import Ledger
     from lab.tasks.problem import Problem
 
@@ -66,16 +67,21 @@ EXIT_INTERRUPTED = 130
 @click.option("--reuse-samples/--no-reuse-samples", default=True, show_default=True,
               help="Run only the largest n of a voting or best-of-n sweep and derive the "
                    "smaller n from its chains.")
+@click.option("--baseline", default=None, metavar="NAME[:K=V,...]",
+              help="Compare every row with this strategy's on the problems both ran: the "
+                   "paired difference with its 95% interval, and who alone was right.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tuple[str, ...],
              param_items: tuple[str, ...], sweep_items: tuple[str, ...], budget: int | None,
              model: str | None, engine_url: tuple[str, ...], concurrency: int | None,
-             experiment: str | None, reuse_samples: bool, as_json: bool) -> None:
+             experiment: str | None, reuse_samples: bool, baseline: str | None,
+             as_json: bool) -> None:
     """Run every (problem, strategy, swept value) cell, store each run in one experiment,
     and print accuracy against compute. Running it again skips the stored cells."""
     from lab.evaluation import build_cells, summarize
     from lab.evaluation.sweep import SweepSpec
 
+    wanted = _guard(lambda: _strategy_spec(baseline)) if baseline else None
     spec = _guard(lambda: SweepSpec(
         strategies=[_strategy_spec(s) for s in strategies],
         sweeps=_sweeps(sweep_items), params=parse_assignments(param_items),
@@ -93,7 +99,9 @@ def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tup
     result = _sweep(cells, ledger, experiment, lambda: servers or [open_engine(model)],
                     model_name)
     rows = _ledger_call(lambda: summarize(ledger, experiment, _ladders(cells)))
-    _report(rows, result, experiment, ledger.location, time.monotonic() - started, as_json)
+    paired = _paired(rows, wanted) if wanted is not None else None
+    _report(rows, result, experiment, ledger.location, time.monotonic() - started, as_json,
+            paired)
     ledger.close()
     if result is not None and result.interrupted:
         why = f" ({result.reason})" if result.reason and result.reason != "cancelled" else ""
@@ -303,12 +311,28 @@ def _in_worker(work: Callable[[threading.Event], T]) -> T:
 
 
 # -- output --------------------------------------------------------------------------------
+Paired = tuple["Row", list[tuple["Row", "PairedDifference"]]]
+
+
+def _paired(rows: list[Row], wanted: StrategySpec) -> Paired:
+    from lab.evaluation.paired import against_baseline, find_baseline
+
+    found = find_baseline(rows, wanted.name, wanted.params)
+    if found is None:
+        fail(f"--baseline {wanted.name}: no such row in the table (it needs complete runs of "
+             "that strategy, with those settings, in this experiment)")
+    return found, against_baseline(rows, found)
+
+
 def _report(rows: list[Row], result: SweepResult | None, experiment: str, location: str,
-            wall_s: float, as_json: bool) -> None:
+            wall_s: float, as_json: bool, paired: Paired | None = None) -> None:
+    from dataclasses import asdict
+
     from lab.evaluation import table_text
+    from lab.evaluation.paired import describe_row
 
     if as_json:
-        print_json({
+        data = {
             "experiment": experiment,
             "ledger": location,
             "ran": len(result.run_ids) if result else 0,
@@ -316,13 +340,39 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
             "interrupted": bool(result and result.interrupted),
             "wall_s": round(wall_s, 1),
             "rows": [r.to_dict() for r in rows],
-        })
+        }
+        if paired is not None:
+            base, pairs = paired
+            data["paired"] = {"baseline": describe_row(base), "rows": [
+                {"row": describe_row(row), **asdict(found), "shown": found.shown,
+                 "words": found.words(describe_row(row), describe_row(base))}
+                for row, found in pairs]}
+        print_json(data)
         return
     click.echo(table_text(rows) if rows else "no complete runs yet")
+    if paired is not None:
+        click.echo("\n" + _paired_text(*paired))
     ran = f"{len(result.run_ids)} run(s) made" if result else "nothing left to run"
     failed = f", {result.failed} failed" if result and result.failed else ""
     console.print(f"experiment {experiment} in {location}: {ran}{failed} in "
                   f"{_duration(wall_s)}; `lab plot {experiment}` draws it", markup=False)
+
+
+def _paired_text(base: Row, pairs: list[tuple[Row, PairedDifference]]) -> str:
+    from lab.evaluation.paired import PAIRED_COLUMNS, describe_row, paired_cells
+
+    body = paired_cells(pairs)
+    widths = [max(len(line[i]) for line in [list(PAIRED_COLUMNS), *body])
+              for i in range(len(PAIRED_COLUMNS))]
+    lines = [f"paired against {describe_row(base)}, on the problems both ran:"]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+              for line in [list(PAIRED_COLUMNS), *body]]
+    lines.insert(2, "  ".join("-" * w for w in widths))
+    problems = sorted({found.problems for _, found in pairs})
+    lines.append(f"no: the interval spans 0, no difference shown on these "
+                 f"{'/'.join(map(str, problems))} problems; * rows: 'only ... right' counts the "
+                 "problems where one side's expected correctness is higher")
+    return "\n".join(lines)
 
 
 def _duration(seconds: float) -> str:

@@ -67,6 +67,7 @@ class Row:
     spread: float | None = None  # derived rows: sd of one real k-sample run's accuracy
     exact: bool = True  # derived rows: enumerated exactly rather than by Monte Carlo
     run_ids: list[int] = field(default_factory=list)
+    outcomes: dict[str, float] = field(default_factory=dict)  # problem -> right (0..1)
 
     @property
     def decoded(self) -> float:
@@ -161,6 +162,7 @@ def _measured_row(key: ConfigKey, runs: list[RunSummary], label: dict[str, Any])
         cached_tokens=_mean(r.cached_prompt_tokens for r in runs),
         wall_s=sum(r.wall_s for r in runs), params=runs[0].params, budget=key[4],
         run_ids=[r.id for r in runs],
+        outcomes={r.problem_id: float(bool(r.correct)) for r in graded},
     )
 
 
@@ -208,6 +210,7 @@ def _derived_row(key: ConfigKey, runs: list[RunSummary], label: dict[str, Any],
         cached_tokens=_mean(c.cached_prompt_tokens * share for c, share in shares), wall_s=wall,
         params={**runs[0].params, "n": k}, budget=key[4], k=k,
         spread=single_run_sd(chances), exact=exact, run_ids=[r.id for r in runs],
+        outcomes={t.problem.id: chance for (t, _), chance in zip(graded, chances, strict=True)},
     )
 
 
