@@ -108,3 +108,14 @@ def test_baseline_prints_the_paired_difference(engine: ScriptedEngine):
                                                  "only_b", "shown", "words"}
     code, _, err = lab(*args[:-1], "budget-forcing")
     assert code != 0 and "--baseline budget-forcing: no such row" in err
+
+
+def test_range_runs_a_slice_of_the_set(engine: ScriptedEngine):
+    code, out, err = lab("eval", "--set", "arith", "--range", "3-5", "-s", "cot",
+                         "-p", "max_tokens=40", "--experiment", "slice", "--json")
+    assert code == 0, err
+    (row,) = json.loads(out)["rows"]
+    assert sorted(row["outcomes"]) == ["arith-0003", "arith-0004", "arith-0005"]
+    for bad in ("5-3", "0-2", "seven"):
+        code, _, err = lab("eval", "--set", "arith", "--range", bad, "-s", "cot")
+        assert code != 0 and "--range takes FROM-TO" in err

@@ -45,6 +45,9 @@ EXIT_INTERRUPTED = 130
               help=set_help())
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="The first N problems of the set.")
+@click.option("--range", "span", default=None, metavar="FROM-TO",
+              help="Problems FROM to TO of the set (counted from 1, both included), e.g. "
+                   "101-400: report on a slice no setting was chosen on.")
 @click.option("--seed", type=int, default=None, help="The strategies' seed parameter.")
 @click.option("--strategy", "-s", "strategies", multiple=True, required=True,
               metavar="NAME[:K=V,...]",
@@ -71,7 +74,8 @@ EXIT_INTERRUPTED = 130
               help="Compare every row with this strategy's on the problems both ran: the "
                    "paired difference with its 95% interval, and who alone was right.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
-def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tuple[str, ...],
+def evaluate(set_spec: str, limit: int | None, span: str | None, seed: int | None,
+             strategies: tuple[str, ...],
              param_items: tuple[str, ...], sweep_items: tuple[str, ...], budget: int | None,
              model: str | None, engine_url: tuple[str, ...], concurrency: int | None,
              experiment: str | None, reuse_samples: bool, baseline: str | None,
@@ -86,14 +90,15 @@ def evaluate(set_spec: str, limit: int | None, seed: int | None, strategies: tup
         strategies=[_strategy_spec(s) for s in strategies],
         sweeps=_sweeps(sweep_items), params=parse_assignments(param_items),
         budget=budget, seed=seed, reuse_samples=reuse_samples))
-    problems = _problems(set_spec, limit)
+    problems = _problems(set_spec, limit, span)
     cells = _guard(lambda: build_cells(spec, problems))
     _check_no_judge(cells)
     servers = _servers(engine_urls(engine_url), model, concurrency)
     if servers:
         _check_servers(servers[0], cells)
     model_name = servers[0].model_name if servers else _model_name(model)
-    experiment = experiment or _default_experiment(set_spec, limit, spec, model_name)
+    experiment = experiment or _default_experiment(
+        set_spec, limit if span is None else span, spec, model_name)
     ledger = _ledger()
     started = time.monotonic()
     result = _sweep(cells, ledger, experiment, lambda: servers or [open_engine(model)],
@@ -166,16 +171,29 @@ def _sweeps(items: Sequence[str]) -> dict[str, list[str]]:
     return sweeps
 
 
-def _problems(set_spec: str, limit: int | None) -> list[Problem]:
+def _problems(set_spec: str, limit: int | None, span: str | None = None) -> list[Problem]:
     from lab.tasks.datasets import load_set
 
+    first, last = _span(span) if span else (1, limit)
     try:
-        problems = load_set(set_spec, limit=limit)
+        problems = load_set(set_spec, limit=last)[first - 1:]
     except (ValueError, KeyError, OSError) as exc:
         fail(f"cannot load set {set_spec!r}: {exc}")
     if not problems:
-        fail(f"set {set_spec!r} has no problems")
+        fail(f"set {set_spec!r} has no problems" + (f" in {span}" if span else ""))
     return problems
+
+
+def _span(text: str) -> tuple[int, int]:
+    """FROM-TO, counted from 1 and both included."""
+    start, sep, end = text.partition("-")
+    try:
+        first, last = int(start), int(end)
+    except ValueError:
+        first = last = 0
+    if not sep or first < 1 or last < first:
+        fail(f"--range takes FROM-TO with 1 <= FROM <= TO, e.g. 101-400 (got {text!r})")
+    return first, last
 
 
 def _model_name(model: str | None) -> str:
@@ -194,7 +212,8 @@ def _model_name(model: str | None) -> str:
         return Path(known.filename).stem
 
 
-def _default_experiment(set_spec: str, limit: int | None, spec: SweepSpec, model: str) -> str:
+def _default_experiment(set_spec: str, limit: int | str | None, spec: SweepSpec,
+                        model: str) -> str:
     """The same arguments give the same name, so a repeated command resumes."""
     described = json.dumps([set_spec, limit, model, repr(spec)], sort_keys=True, default=str)
     digest = hashlib.sha256(described.encode()).hexdigest()[:8]
