@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab.evaluation import scaling_figure, summarize
-from lab.evaluation.paired import PAIRED_COLUMNS, against_baseline, paired_cells
+from lab.evaluation.paired import (
+    PAIRED_COLUMNS,
+    against_baseline,
+    default_baseline,
+    paired_cells,
+)
 from lab.evaluation.report import Row, table_cells
 from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
@@ -189,12 +194,10 @@ def paired_table(rows: list[Row]) -> None:
     """Every point against a chosen baseline, on the problems both ran."""
     st.markdown("##### Against a baseline, problem by problem")
     choices = [i for i, r in enumerate(rows) if r.metric != "pass@k"]
-    greedy = [i for i in choices if not rows[i].derived and rows[i].params.get(
-        "temperature", 0) == 0 and rows[i].params.get("n", 1) == 1]
-    greedy.sort(key=lambda i: -rows[i].tokens)  # the greedy answer that reasons the longest
+    greedy = default_baseline(rows)
     if st.session_state.get("sc.baseline") not in [None, *choices]:
         st.session_state.pop("sc.baseline")
-    default("sc.baseline", greedy[0] if greedy else None)
+    default("sc.baseline", next((i for i in choices if rows[i] is greedy), None))
     chosen = st.selectbox("Baseline", [None, *choices], key="sc.baseline",
                           format_func=lambda i: "None" if i is None else point_label(rows[i]),
                           help="Each point minus the baseline on the problems both ran, with "

@@ -110,3 +110,18 @@ def test_lab_plot_writes_the_curve_and_table_self_contained(tmp_path: Path,
     assert_self_contained(page)
     assert "<h2>Scaling table</h2>" in page and "accuracy [95% CI]" in page
     assert "maj@1 *" in page and "self-consistency pass@k" in page
+
+
+def test_an_experiment_report_pairs_every_point_with_greedy(tmp_path: Path):
+    from gallery_support import make_gallery
+
+    from lab.evaluation import summarize
+    from lab.evaluation.handout import experiment_report
+    from lab.store import Ledger
+    from lab.store.gallery import import_gallery
+
+    with Ledger() as ledger:
+        import_gallery(ledger, make_gallery(tmp_path, problems=3))
+        page = experiment_report(summarize(ledger, "ladder-gsm8k50"), "ladder")
+    assert "<h2>Against cot (accuracy), problem by problem</h2>" in page
+    assert "minus baseline [95% CI]" in page and "only baseline right" in page

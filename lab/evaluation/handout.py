@@ -91,8 +91,33 @@ def experiment_report(rows: Sequence[Row], title: str, x: XAxis = "generated",
     parts = [f'<p class="muted">{_plural(problems, "problem")} of {html.escape(sets)} · '
              f"model {html.escape(models)}</p>",
              "<h2>Accuracy against compute</h2>", figure_html(figure),
-             f'<p class="muted">{notes}</p>', "<h2>Scaling table</h2>", _table(header, body)]
+             f'<p class="muted">{notes}</p>', "<h2>Scaling table</h2>", _table(header, body),
+             _paired_section(rows)]
     return document(title, "".join(parts))
+
+
+def _paired_section(rows: Sequence[Row]) -> str:
+    """Every point against the greedy baseline, on the problems both ran."""
+    from lab.evaluation.paired import (
+        PAIRED_COLUMNS,
+        against_baseline,
+        default_baseline,
+        describe_row,
+        paired_cells,
+    )
+
+    baseline = default_baseline(rows)
+    pairs = against_baseline(rows, baseline) if baseline is not None else []
+    if baseline is None or not pairs:
+        return ""
+    unshown = sum(not found.shown for _, found in pairs)
+    note = (f"Each point minus {describe_row(baseline)} on the problems both ran: the mean of "
+            "the per-problem differences with its 95% interval. ")
+    if unshown:
+        note += f"{unshown} of {len(pairs)} intervals span 0: no difference shown on them."
+    return (f"<h2>Against {html.escape(describe_row(baseline))}, problem by problem</h2>"
+            + _table(list(PAIRED_COLUMNS), paired_cells(pairs))
+            + f'<p class="muted">{html.escape(note)}</p>')
 
 
 def document(title: str, body: str) -> str:

@@ -90,6 +90,14 @@ def find_baseline(rows: Sequence[Row], strategy: str,
     return next((r for r in matching if not r.derived), matching[0] if matching else None)
 
 
+def default_baseline(rows: Sequence[Row]) -> Row | None:
+    """The greedy single answer that reasons the longest (greedy step by step, where the
+    experiment has it): the baseline every other point must beat at its cost."""
+    greedy = [r for r in rows if r.metric == "accuracy" and r.params.get("temperature", 0) == 0
+              and r.params.get("n", 1) == 1]
+    return max(greedy, key=lambda r: r.tokens, default=None)
+
+
 def against_baseline(rows: Sequence[Row], baseline: Row) -> list[tuple[Row, PairedDifference]]:
     """Every other row of the baseline's set and model (oracles left out), paired with it."""
     return [(row, paired_difference(row.outcomes, baseline.outcomes)) for row in rows

@@ -26,8 +26,9 @@ def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
                 f"(about an hour on two cores):\n\n```\n{spec.command}\n```")
         return
     first = next(s.row for s in steps if s.row is not None)
-    st.caption(f"{spec.experiment}: the first {first.problems} problems of {first.problem_set}, "
-               f"{first.model}. Numbers are the experiment's own table (`lab eval --json`).")
+    st.caption(f"{spec.experiment}: {first.problems} problems of {first.problem_set}, "
+               f"{first.model}, measured with `{spec.command}`. The numbers are the "
+               "experiment's own table, as `lab eval --json` prints it.")
     st.dataframe(step_table(steps), hide_index=True)
     st.plotly_chart(ladder_figure(steps), key="learn.ladder.figure")
     example(ledger, steps)
