@@ -69,7 +69,25 @@ DEEPER = {
 }
 
 
-def strategy_card(section: Section, index: int) -> None:
+DEMO_RUNS = "learn-demos"  # the gallery's experiment of the demonstrations' runs
+
+
+def demo_runs() -> dict[str, int]:
+    """The gallery's stored run of each demonstrated strategy, by strategy."""
+    ledger = state.ledger_or_error()
+    if ledger is None or DEMO_RUNS not in ledger.experiments():
+        return {}
+    runs = ledger.list_runs(experiment=DEMO_RUNS, shipped=True)
+    return {r.strategy: r.id for r in runs[::-1] if r.status == "complete"}
+
+
+def open_in_history(run_id: int) -> None:
+    st.session_state["hist.whose"] = "Gallery"
+    st.session_state["hist.open"] = run_id
+    st.switch_page("pages/history.py")
+
+
+def strategy_card(section: Section, index: int, stored: dict[str, int]) -> None:
     category, preset = section.category, section.preset
     with st.container(border=True):
         st.subheader(category.title)
@@ -85,10 +103,15 @@ def strategy_card(section: Section, index: int) -> None:
             st.caption("No Playground preset: pick its strategy in the Playground.")
             return
         st.markdown(f"**What to expect.** {expectation(section.measured, preset.strategy)}")
-        if st.button(f"Try {preset.strategy} in the Playground", key=f"learn.{index}",
-                     icon=":material/arrow_forward:"):
+        columns = st.columns([1, 1, 2])
+        if columns[0].button(f"Try {preset.strategy} in the Playground", key=f"learn.{index}",
+                             icon=":material/arrow_forward:"):
             request_preset(preset)
             st.switch_page("pages/playground.py")
+        if preset.strategy in stored and columns[1].button(
+                "Open the measured run", key=f"learn.stored.{index}", icon=":material/history:",
+                help="This demonstration as it was measured, from the gallery (History)."):
+            open_in_history(stored[preset.strategy])
 
 
 def oracle_gap() -> None:
@@ -256,8 +279,9 @@ with strategies_tab:
         st.info(f"The demonstrations were measured with {', '.join(measured_with)}, not "
                 f"`{model}`: the effects may not show with it. `nice -n 10 python "
                 f"scripts/find_demos.py --model {model}` measures its own.")
+    stored_demos = demo_runs()
     for position, section in enumerate(found):
-        strategy_card(section, position)
+        strategy_card(section, position, stored_demos)
 with oracle_tab:
     oracle_gap()
 with pages_tab:

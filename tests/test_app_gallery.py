@@ -103,3 +103,28 @@ def test_learn_climbs_the_ladder_from_the_gallerys_runs(gallery: Path):
     assert at.session_state["pg.source"] == SOURCES[2]
     assert at.session_state["pg.strategy"] == "cot"
     assert PENDING not in at.session_state
+
+
+def test_learn_opens_a_demonstrations_measured_run_in_history(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch):
+    from lab.engine.scripted import ScriptedEngine
+    from lab.execution import RunRequest, execute
+    from lab.store.gallery import export_gallery
+    from lab.tasks.datasets import load_set
+    from lab.ui.presets import sections
+
+    demo = next(s.preset for s in sections() if s.preset is not None)
+    problem = load_set(demo.problem_set, limit=1)[0]
+    out = tmp_path / "demos.jsonl.gz"
+    with Ledger(f"sqlite:///{tmp_path / 'measured.db'}") as measured:
+        engine = ScriptedEngine(lambda r: "Work.\n\nThe answer is 7.")
+        execute(RunRequest(demo.strategy, problem, experiment="learn-demos"), engine, measured)
+        export_gallery(measured, ["learn-demos"], out)
+    monkeypatch.setenv("LAB_GALLERY", str(out))
+    at = open_app("learn")
+    buttons = [b for b in at.button if b.label == "Open the measured run"]
+    assert len(buttons) == 1
+    buttons[0].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["hist.whose"] == "Gallery" and at.session_state["hist.open"] == 1
+    assert any("read-only" in c.value for c in at.caption)  # History opened the run
