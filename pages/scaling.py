@@ -220,11 +220,12 @@ def paired_table(rows: list[Row]) -> None:
 
 def default_shown(experiments: list[str], shipped: dict[str, bool],
                   watched: str | None) -> list[str]:
-    """The watched sweep, else the user's newest experiment, else the whole gallery."""
+    """The watched sweep, else the user's newest experiment, else the gallery's first (its
+    main sweep; the others, e.g. the demonstrations' runs, are a click away)."""
     if watched in experiments:
         return [watched]
     own = [name for name in experiments if not shipped[name]]
-    return own[-1:] if own else [name for name in experiments if shipped[name]]
+    return own[-1:] if own else [name for name in experiments if shipped[name]][:1]
 
 
 def gallery_caption() -> str:

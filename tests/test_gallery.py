@@ -169,5 +169,8 @@ def test_the_shipped_gallery_imports_with_its_experiments(tmp_path: Path):
         assert result.experiments == header["experiments"]
         stored = new.list_runs(shipped=True)
         assert len(stored) == header["runs"]
-        chains = [n for n in new.load_trace(stored[0].id).nodes if n.tokens]
-        assert chains and all(t.top for t in chains[0].tokens)  # shading and divergence data
+        voted = next(r for r in stored if r.strategy == "self-consistency")
+        chains = [n for n in new.load_trace(voted.id).nodes if n.tokens]
+        assert len(chains) == 8  # every chain with its tokens: shading and the divergence view
+        assert all(t.logprob <= 0 for n in chains for t in n.tokens)  # shading
+        assert all("".join(t.text for t in n.tokens) == n.text for n in chains)

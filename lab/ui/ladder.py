@@ -30,6 +30,9 @@ def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
                f"{first.model}, measured with `{spec.command}`. The numbers are the "
                "experiment's own table, as `lab eval --json` prints it.")
     st.dataframe(step_table(steps), hide_index=True)
+    st.caption("change: points against the step above; % cut: chains that reached their token "
+               "cap before they answered (a step asked for a short answer has a short cap: "
+               "a model that reasons anyway is cut there).")
     st.plotly_chart(ladder_figure(steps), key="learn.ladder.figure")
     example(ledger, steps)
 
@@ -45,7 +48,8 @@ def step_table(steps: list[Step]) -> list[dict[str, object]]:
                   else f"{100 * (row.accuracy - before):+.0f} points")
         table.append({"step": step.spec.title, "what": step.spec.what,
                       "accuracy [95% CI]": f"{row.accuracy:.2f} [{row.low:.2f}, {row.high:.2f}]",
-                      "tokens/problem": f"{row.tokens:.0f}", "change": change})
+                      "tokens/problem": f"{row.tokens:.0f}", "change": change,
+                      "% cut": "-" if row.cut_share is None else f"{100 * row.cut_share:.0f}%"})
         if step.spec.metric != ORACLE:
             before = row.accuracy
     return table
