@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lab.evaluation.paired import describe_row, stored_evidence
+from lab.store.errors import LedgerError
 from lab.strategies.params import ParamError
 from lab.strategies.registry import get_strategy, list_strategies
 from lab.ui import state
@@ -110,5 +112,30 @@ def draw(batch: state.Batch, live: bool) -> None:
                       "cmp-report", label="Download the comparison")
 
 
+def measured_elsewhere(chosen: list[str]) -> None:
+    """What the ledger's experiments (the gallery's too) show for these strategies over many
+    problems: one problem is an anecdote."""
+    ledger = state.ledger_or_error()
+    if ledger is None or len(chosen) < 2:
+        return
+    try:
+        evidence = [e for other in chosen[1:] for e in stored_evidence(ledger, other, chosen[0])]
+    except LedgerError as exc:
+        st.error(f"**The ledger cannot be read.** {exc}")
+        return
+    with st.expander(f"Measured on many problems: each strategy against {chosen[0]}",
+                     expanded=bool(evidence)):
+        if not evidence:
+            st.caption(f"No stored experiment has runs of {chosen[0]} and another of these "
+                       f"strategies. `lab eval ... --baseline {chosen[0]}` or the Scaling page "
+                       "measures them on a set.")
+            return
+        for item in evidence:
+            where = f"`{item.experiment}`" + (" (gallery)" if item.shipped else "")
+            st.markdown(f"{where}, {item.row.problem_set}, {item.row.model}: " +
+                        item.found.words(describe_row(item.row), describe_row(item.baseline)))
+
+
 st.divider()
+measured_elsewhere(chosen)
 show_batch(st.session_state.get(BATCH), "cmp", draw)

@@ -128,3 +128,12 @@ def test_learn_opens_a_demonstrations_measured_run_in_history(tmp_path: Path,
     assert not at.exception, at.exception
     assert at.session_state["hist.whose"] == "Gallery" and at.session_state["hist.open"] == 1
     assert any("read-only" in c.value for c in at.caption)  # History opened the run
+
+
+def test_compare_quotes_the_paired_difference_measured_on_many_problems(gallery: Path):
+    at = open_app("compare")
+    assert at.multiselect[0].value == ["cot", "self-consistency"]
+    said = " ".join(m.value for m in at.markdown)
+    assert "`ladder-gsm8k50` (gallery)" in said
+    assert "self-consistency n=8 (accuracy) minus cot (accuracy)" in said
+    assert "95% interval" in said

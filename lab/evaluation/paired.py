@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from lab.evaluation.estimators import Z95
-from lab.evaluation.report import Row
+from lab.evaluation.report import Row, summarize
+from lab.store.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,34 @@ def _same(value: Any, wanted: Any) -> bool:
         return float(value) == float(wanted)
     except (TypeError, ValueError):
         return str(value).lower() == str(wanted).lower()
+
+
+# -- the ledger's evidence for two strategies ------------------------------------------------
+@dataclass(frozen=True)
+class Evidence:
+    """Two strategies met in a stored experiment: their rows and the paired difference."""
+
+    experiment: str
+    shipped: bool
+    row: Row
+    baseline: Row
+    found: PairedDifference
+
+
+def stored_evidence(ledger: Ledger, strategy: str, baseline: str,
+                    model: str | None = None) -> list[Evidence]:
+    """Every experiment in which both strategies have complete runs (of `model`, if given):
+    each one's own answers (the first configuration of each), paired on shared problems."""
+    def experiments_of(name: str) -> set[str]:
+        runs = ledger.list_runs(strategy=name, model=model, status="complete")
+        return {r.experiment for r in runs if r.experiment}
+
+    shipped = ledger.experiments()
+    found = []
+    for experiment in sorted(experiments_of(strategy) & experiments_of(baseline)):
+        rows = summarize(ledger, experiment)
+        row, base = find_baseline(rows, strategy), find_baseline(rows, baseline)
+        if row is not None and base is not None and row.problem_set == base.problem_set:
+            found.append(Evidence(experiment, shipped.get(experiment, False), row, base,
+                                  paired_difference(row.outcomes, base.outcomes)))
+    return found
