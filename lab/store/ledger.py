@@ -179,8 +179,7 @@ class Ledger:
         experiment must be shipped (`mark_shipped`) or new."""
         with self._session(write=True) as session:
             run = RunRow(
-                experiment_id=_get_or_create(session, ExperimentRow, {"name": experiment},
-                                             {"created": utcnow()}),
+                experiment_id=self._experiment_id(session, experiment),
                 strategy=trace.strategy, params=trace.params,
                 params_key=params_key(trace.params), budget=trace.budget, seed=trace.seed,
                 model_id=self._model_id(session, trace.model) if trace.model else None,
@@ -205,8 +204,7 @@ class Ledger:
         """Create these experiments (or mark them) as shipped with the lab: read-only."""
         with self._session(write=True) as session:
             for name in names:
-                experiment_id = _get_or_create(session, ExperimentRow, {"name": name},
-                                               {"created": utcnow()})
+                experiment_id = self._experiment_id(session, name)
                 session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
                                 .values(shipped=True))
 
