@@ -189,8 +189,10 @@ def test_scaling_sweeps_in_the_background_and_draws_accuracy(scripted: ScriptedE
     at.run()
     assert any("sweep-test" in s and "done" in s for s in texts(at.success))
     assert len(at.get("plotly_chart")) == 1
-    table = at.dataframe[-1].value
+    table = next(d.value for d in at.dataframe if "accuracy [95% CI]" in d.value.columns)
     assert {"cot", "self-consistency"} == set(table["strategy"])
+    paired = next(d.value for d in at.dataframe if "minus baseline [95% CI]" in d.value.columns)
+    assert list(paired["strategy"]) == ["self-consistency"] * 2  # against greedy cot
     assert "generated tokens" in at.get("plotly_chart")[0].proto.spec
     at.radio(key="sc.x").set_value("decoded").run()
     assert "prompts included" in at.get("plotly_chart")[0].proto.spec

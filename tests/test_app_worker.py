@@ -97,4 +97,5 @@ def test_a_scaling_sweep_runs_in_the_worker(worker_engine: None):
     assert len(job.result.run_ids) == len(job.cells) == 4  # 2 problems x (cot, sc n=2)
     at.run()
     assert any("worker-sweep" in s and "done" in s for s in texts(at.success))
-    assert {"cot", "self-consistency"} == set(at.dataframe[-1].value["strategy"])
+    table = next(d.value for d in at.dataframe if "accuracy [95% CI]" in d.value.columns)
+    assert {"cot", "self-consistency"} == set(table["strategy"])
