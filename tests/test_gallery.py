@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_store_support import sample_problem, sample_trace
+from test_store_support import BACKENDS, backend_url, sample_problem, sample_trace
 
 from lab import config
 from lab.cli import main
@@ -174,3 +174,19 @@ def test_the_shipped_gallery_imports_with_its_experiments(tmp_path: Path):
         assert len(chains) == 8  # every chain with its tokens: shading and the divergence view
         assert all(t.logprob <= 0 for n in chains for t in n.tokens)  # shading
         assert all("".join(t.text for t in n.tokens) == n.text for n in chains)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_import_is_one_transaction_on_every_backend(backend: str, tmp_path: Path):
+    out = tmp_path / "gallery.jsonl.gz"
+    with ledger_at(tmp_path / "source.db") as source:
+        fill(source)
+        export_gallery(source, ["sweep-a", "sweep-b"], out)
+    for url in backend_url(backend, tmp_path):
+        with Ledger(url) as target:
+            assert import_gallery(target, out).runs == 5
+            assert not import_gallery(target, out).imported
+            assert import_gallery(target, out, force=True).runs == 5  # replaced, not added
+            assert len(target.list_runs(shipped=True)) == 5
+            with pytest.raises(ReadOnlyRun):
+                target.delete_run(target.list_runs(shipped=True)[0].id)

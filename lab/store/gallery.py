@@ -19,7 +19,7 @@ import hashlib
 import json
 import struct
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,7 @@ from typing import Any
 
 from lab import __version__
 from lab.store.errors import LedgerError
-from lab.store.ledger import Ledger
+from lab.store.ledger import Ledger, StoredRun
 from lab.store.tokens import PackedTokens, pack_tokens, unpack_tokens
 from lab.trace import Node, Trace, TraceStatus
 
@@ -38,15 +38,6 @@ DIGEST_KEY = "gallery_digest"  # ledger_meta: the digest of the gallery file imp
 
 class GalleryError(LedgerError):
     """The gallery file is missing, unreadable or of another format."""
-
-
-@dataclass(frozen=True)
-class GalleryRun:
-    experiment: str
-    trace: Trace
-    created: datetime  # naive UTC, as the ledger keeps it
-    finished: datetime | None
-    lab_version: str
 
 
 @dataclass(frozen=True)
@@ -78,14 +69,14 @@ def export_gallery(ledger: Ledger, experiments: Sequence[str], out: Path,
         stream.write(_line(header))
         for summary in runs:
             finished = summary.finished.replace(tzinfo=None) if summary.finished else None
-            record = GalleryRun(summary.experiment or "", ledger.load_trace(summary.id),
+            record = StoredRun(summary.experiment or "", ledger.load_trace(summary.id),
                                 summary.created.replace(tzinfo=None), finished,
                                 summary.lab_version)
             stream.write(_line(run_record(record)))
     return len(runs)
 
 
-def run_record(run: GalleryRun) -> dict[str, Any]:
+def run_record(run: StoredRun) -> dict[str, Any]:
     trace = run.trace.to_dict()
     trace["nodes"] = [_node_record(node) for node in run.trace.nodes]
     return {"experiment": run.experiment, "created": run.created.isoformat(),
@@ -135,7 +126,7 @@ def gallery_header(path: Path) -> dict[str, Any]:
     return header
 
 
-def gallery_runs(path: Path) -> Iterator[GalleryRun]:
+def gallery_runs(path: Path) -> Iterator[StoredRun]:
     """The file's runs, oldest first, read one at a time."""
     try:
         with gzip.open(path, "rt", encoding="utf-8") as stream:
@@ -149,13 +140,13 @@ def gallery_runs(path: Path) -> Iterator[GalleryRun]:
         raise GalleryError(f"cannot read the gallery {path}: {exc}") from exc
 
 
-def run_from_record(record: dict[str, Any]) -> GalleryRun:
+def run_from_record(record: dict[str, Any]) -> StoredRun:
     data = dict(record["trace"])
     nodes = data.pop("nodes")
     trace = Trace.from_dict(data)
     trace.nodes = [_node_from_record(node) for node in nodes]
     finished = record.get("finished")
-    return GalleryRun(record["experiment"], trace, datetime.fromisoformat(record["created"]),
+    return StoredRun(record["experiment"], trace, datetime.fromisoformat(record["created"]),
                       datetime.fromisoformat(finished) if finished else None,
                       str(record.get("lab_version", "")))
 
@@ -195,30 +186,20 @@ def file_digest(path: Path) -> str:
 
 def import_gallery(ledger: Ledger, path: Path, *, force: bool = False) -> ImportResult:
     """Import the gallery file into the ledger as shipped experiments, replacing an earlier
-    gallery; nothing when this file was imported already (unless `force`). An experiment
-    whose name the user already has for their own runs is skipped, never mixed."""
+    gallery, in one transaction; nothing when this file was imported already (unless
+    `force`). An experiment whose name the user already has for their own runs is skipped,
+    never mixed."""
     started = time.monotonic()
     digest = file_digest(path)
     names = [str(name) for name in gallery_header(path).get("experiments") or []]
     if not force and ledger.meta_value(DIGEST_KEY) == digest:
         return ImportResult(False, 0, names, time.monotonic() - started, [])
-    ledger.drop_shipped()
-    own = {name for name, shipped in ledger.experiments().items() if not shipped}
-    skipped = [name for name in names if name in own]
-    ledger.mark_shipped(name for name in names if name not in own)
-    count = _store(ledger, (run for run in gallery_runs(path) if run.experiment not in own))
-    ledger.set_meta_value(DIGEST_KEY, digest)
-    imported = [name for name in names if name not in own]
+    stored = ledger.replace_shipped(names, gallery_runs(path), (DIGEST_KEY, digest), force)
+    if stored is None:  # another process imported this file meanwhile
+        return ImportResult(False, 0, names, time.monotonic() - started, [])
+    count, skipped = stored
+    imported = [name for name in names if name not in skipped]
     return ImportResult(True, count, imported, time.monotonic() - started, skipped)
-
-
-def _store(ledger: Ledger, runs: Iterable[GalleryRun]) -> int:
-    count = 0
-    for run in runs:
-        ledger.store_finished_run(run.trace, run.experiment, created=run.created,
-                                  finished=run.finished, lab_version=run.lab_version)
-        count += 1
-    return count
 
 
 def ensure_gallery(ledger: Ledger, path: Path | None) -> ImportResult | None:

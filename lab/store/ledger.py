@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -51,6 +52,18 @@ from lab.store.schema import (
 from lab.trace import SOLUTION_KINDS, Node, Trace, TraceStatus
 
 _IN_CHUNK = 500  # run ids per IN (...) list: SQLite limits the parameters of a statement
+_GALLERY_LOCK_KEY = 0x6A11E7  # advisory lock serialising gallery imports on PostgreSQL
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run as another ledger recorded it (the gallery's)."""
+
+    experiment: str
+    trace: Trace
+    created: datetime  # naive UTC
+    finished: datetime | None
+    lab_version: str
 
 
 class Ledger:
@@ -173,58 +186,69 @@ class Ledger:
                 raise UnknownRun(run_id)
 
     # -- runs recorded elsewhere (the gallery) -------------------------------------------
-    def store_finished_run(self, trace: Trace, experiment: str, *, created: datetime,
-                           finished: datetime | None, lab_version: str) -> int:
-        """Store a run as another ledger recorded it (no process writes it); its id. The
-        experiment must be shipped (`mark_shipped`) or new."""
+    def replace_shipped(self, names: Sequence[str], runs: Iterable[StoredRun],
+                        mark: tuple[str, str], force: bool = False
+                        ) -> tuple[int, list[str]] | None:
+        """In one transaction: unless the ledger already carries `mark` (a meta key and
+        value, e.g. the gallery file's digest), delete the shipped experiments and store
+        `runs` as the shipped experiments `names`, skipping any name the user has for
+        experiments of their own. How many runs were stored, and the names skipped; None
+        when the mark was there. Two labs starting at once import once."""
+        key, value = mark
         with self._session(write=True) as session:
-            run = RunRow(
-                experiment_id=self._experiment_id(session, experiment),
-                strategy=trace.strategy, params=trace.params,
-                params_key=params_key(trace.params), budget=trace.budget, seed=trace.seed,
-                model_id=self._model_id(session, trace.model) if trace.model else None,
-                problem_id=self._problem_id(session, trace), lab_version=lab_version,
-                created=created, **progress_values(trace),
-            )
-            run.updated = finished or created
-            run.finished = finished
-            session.add(run)
+            if session.bind is not None and session.bind.dialect.name == "postgresql":
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                {"key": _GALLERY_LOCK_KEY})
+            if not force and self._meta(session, key) == value:
+                return None
+            shipped = select(ExperimentRow.id).where(ExperimentRow.shipped.is_(True))
+            _delete_runs(session, list(session.scalars(
+                select(RunRow.id).where(RunRow.experiment_id.in_(shipped)))))
+            session.execute(delete(ExperimentRow).where(ExperimentRow.shipped.is_(True)))
+            own = set(session.scalars(select(ExperimentRow.name)))
+            for name in names:
+                if name not in own:
+                    session.add(ExperimentRow(name=name, created=utcnow(), shipped=True))
             session.flush()
-            save_nodes(session, run.id, trace.nodes)
-            return run.id
+            count = 0
+            for run in runs:
+                if run.experiment not in own:
+                    self._store_finished(session, run)
+                    count += 1
+            session.merge(LedgerMeta(key=key, value=value))
+            return count, [name for name in names if name in own]
+
+    def meta_value(self, key: str) -> str | None:
+        """A fact about the ledger kept in its meta table (None: not set)."""
+        with self._session(write=False) as session:
+            return self._meta(session, key)
+
+    @staticmethod
+    def _meta(session: Session, key: str) -> str | None:
+        return session.scalar(select(LedgerMeta.value).where(LedgerMeta.key == key))
 
     def experiments(self) -> dict[str, bool]:
-        """Every experiment's name and whether it was shipped with the lab."""
+        """Every experiment's name and whether it was shipped with the lab, oldest first."""
         with self._session(write=False) as session:
             rows = session.execute(select(ExperimentRow.name, ExperimentRow.shipped)
                                    .order_by(ExperimentRow.id))
             return {name: bool(shipped) for name, shipped in rows}
 
-    def mark_shipped(self, names: Iterable[str]) -> None:
-        """Create these experiments (or mark them) as shipped with the lab: read-only."""
-        with self._session(write=True) as session:
-            for name in names:
-                experiment_id = self._experiment_id(session, name)
-                session.execute(update(ExperimentRow).where(ExperimentRow.id == experiment_id)
-                                .values(shipped=True))
-
-    def drop_shipped(self) -> int:
-        """Delete every shipped experiment with its runs (before a newer gallery is
-        imported); how many runs."""
-        with self._session(write=True) as session:
-            shipped = select(ExperimentRow.id).where(ExperimentRow.shipped.is_(True))
-            ids = list(session.scalars(select(RunRow.id).where(RunRow.experiment_id.in_(shipped))))
-            _delete_runs(session, ids)
-            session.execute(delete(ExperimentRow).where(ExperimentRow.shipped.is_(True)))
-            return len(ids)
-
-    def meta_value(self, key: str) -> str | None:
-        with self._session(write=False) as session:
-            return session.scalar(select(LedgerMeta.value).where(LedgerMeta.key == key))
-
-    def set_meta_value(self, key: str, value: str) -> None:
-        with self._session(write=True) as session:
-            session.merge(LedgerMeta(key=key, value=value))
+    def _store_finished(self, session: Session, run: StoredRun) -> None:
+        trace = run.trace
+        row = RunRow(
+            experiment_id=self._experiment_id(session, run.experiment),
+            strategy=trace.strategy, params=trace.params, params_key=params_key(trace.params),
+            budget=trace.budget, seed=trace.seed,
+            model_id=self._model_id(session, trace.model) if trace.model else None,
+            problem_id=self._problem_id(session, trace), lab_version=run.lab_version,
+            created=run.created, **progress_values(trace),
+        )
+        row.updated = run.finished or run.created
+        row.finished = run.finished
+        session.add(row)
+        session.flush()
+        save_nodes(session, row.id, trace.nodes)
 
     def recover_interrupted(self) -> list[int]:
         """Mark `interrupted` the runs left `running` by processes that died; their ids. Runs
