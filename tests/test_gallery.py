@@ -190,3 +190,16 @@ def test_the_import_is_one_transaction_on_every_backend(backend: str, tmp_path: 
             assert len(target.list_runs(shipped=True)) == 5
             with pytest.raises(ReadOnlyRun):
                 target.delete_run(target.list_runs(shipped=True)[0].id)
+
+
+def test_lab_eval_will_not_add_runs_to_a_gallery_experiment(tmp_path: Path):
+    out = tmp_path / "gallery.jsonl.gz"
+    with ledger_at(tmp_path / "source.db") as source:
+        fill(source)
+        export_gallery(source, ["sweep-b"], out)
+    with Ledger() as ledger:
+        import_gallery(ledger, out)
+    result = CliRunner().invoke(main, ["eval", "--set", "arith", "--limit", "1", "-s", "cot",
+                                       "--experiment", "sweep-b"])
+    assert result.exit_code != 0
+    assert "sweep-b is in the gallery shipped with the lab (read-only)" in result.output

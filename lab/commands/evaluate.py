@@ -280,6 +280,9 @@ def _sweep(cells: Sequence[Cell], ledger: Ledger, experiment: str,
     if not pending:
         console.print(f"all {len(cells)} runs of {experiment} are stored")
         return None
+    if _ledger_call(lambda: ledger.experiments().get(experiment)):
+        fail(f"{experiment} is in the gallery shipped with the lab (read-only) and lacks "
+             f"{len(pending)} of these runs: run them under another --experiment")
     if len(pending) < len(cells):
         console.print(f"{experiment}: {len(cells) - len(pending)} of {len(cells)} runs "
                       f"stored, {len(pending)} to go")
