@@ -1,5 +1,6 @@
 """A new lab in a real headless Chromium: Scaling shows the gallery's curves before any run, a
-clicked point lists the runs behind it, and a run opens with its chains shaded."""
+clicked point lists the runs behind it and one opens; History opens on the gallery, and a
+self-consistency run there opens with its chains shaded."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def test_a_new_lab_opens_on_the_gallery(smollm_path: Path, tmp_path: Path,
         page.get_by_text("(gallery): measured with the lab's default model").wait_for()
         points = page.locator(".js-plotly-plot .scatterlayer path.point")
         points.first.wait_for()
-        assert points.count() >= 6  # the ladder's steps and their pass@k
+        assert points.count() >= 10  # the ladder's steps and their pass@k at least
         shoot(page, "gallery-1-scaling")
         box = points.nth(points.count() // 2).bounding_box()  # plotly's drag layer takes
         assert box is not None                                   # the clicks, by position
@@ -42,15 +43,23 @@ def test_a_new_lab_opens_on_the_gallery(smollm_path: Path, tmp_path: Path,
         page.mouse.move(x, y)
         page.wait_for_timeout(500)  # the hover finds the point
         page.mouse.click(x, y)
-        page.get_by_text("Open a run").wait_for()
-        shoot(page, "gallery-2-point")  # and the selection's rerun is over
+        page.get_by_text("Open a run").wait_for()  # the clicked point's runs
+        shoot(page, "gallery-2-point")
         runs = page.get_by_role("combobox", name="Open a run")
         runs.click()
         runs.fill("00001")  # the list opens as it filters: the first problem's run
         page.get_by_role("option", name=re.compile(r"^#\d+ · gsm8k_train-00001")).first.click()
-        page.get_by_text("Correct answer:").first.wait_for()
-        shaded = page.locator('span[style*="rgba(230,57,70"]')
+        page.get_by_text("Correct answer:").first.wait_for()  # the run opened
+        shoot(page, "gallery-3-run")
+        page.get_by_role("link", name="History").click()  # a new lab: History on the gallery
+        page.get_by_text("In the gallery").wait_for(state="detached")
+        history = page.get_by_role("combobox", name="Open a run")
+        history.click()
+        history.fill("self-consistency · gsm8k")
+        page.get_by_role("option", name=re.compile(r"^#\d+ · self-consistency · ")).first.click()
+        page.get_by_text("In the gallery").first.wait_for()
+        shaded = page.locator('span[style*="rgba(230,57,70"]')  # its chains, shaded
         shaded.first.wait_for()
         assert shaded.count() > 20
-        shoot(page, "gallery-3-run")
+        shoot(page, "gallery-4-history")
         browser.close()

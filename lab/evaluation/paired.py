@@ -18,6 +18,7 @@ from typing import Any
 from lab.evaluation.estimators import Z95
 from lab.evaluation.report import Row, summarize
 from lab.store.ledger import Ledger
+from lab.strategies.registry import find_strategy
 
 
 @dataclass(frozen=True)
@@ -92,11 +93,19 @@ def find_baseline(rows: Sequence[Row], strategy: str,
 
 
 def default_baseline(rows: Sequence[Row]) -> Row | None:
-    """The greedy single answer that reasons the longest (greedy step by step, where the
-    experiment has it): the baseline every other point must beat at its cost."""
+    """Greedy step by step, where the experiment has it: the greedy single-answer row of the
+    first strategy in menu order whose prompt asks for reasoning (not a bare answer), the
+    baseline every other point must beat at its cost."""
+    def rank(row: Row) -> tuple[int, int]:
+        found = find_strategy(row.strategy)
+        if found is None:
+            return 1, 10**9
+        bare = found.prompt_style(dict(row.params)) == "direct"
+        return int(bare), found.order
+
     greedy = [r for r in rows if r.metric == "accuracy" and r.params.get("temperature", 0) == 0
               and r.params.get("n", 1) == 1]
-    return max(greedy, key=lambda r: r.tokens, default=None)
+    return min(greedy, key=rank, default=None)
 
 
 def against_baseline(rows: Sequence[Row], baseline: Row) -> list[tuple[Row, PairedDifference]]:
