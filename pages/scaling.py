@@ -284,7 +284,7 @@ def point_runs(ledger: Ledger, rows: list[Row], clicked: int | None) -> None:
 
 
 def point_label(row: Row) -> str:
-    metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+    metric = row.metric_label
     accuracy = "—" if row.accuracy is None else f"{row.accuracy:.2f}"
     setting = f" {row.label}" if row.label else ""
     return (f"{row.problem_set} · {row.strategy}{setting} · {metric} {accuracy} · "

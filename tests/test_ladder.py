@@ -46,7 +46,7 @@ def test_rungs_show_one_problem_at_every_step(ledger: Ledger):
     spec = load_spec()
     assert spec is not None
     steps = ladder_steps(spec, summarize(ledger, spec.experiment))
-    problems = climbing_problems(ledger, steps)
+    problems = climbing_problems(steps)
     assert problems and problems[0] == "arith-0001"  # wrong at once, right by the vote
     climbed = rungs(ledger, steps, problems[0])
     assert [r.spec.title for r in climbed] == [s.title for s in spec.steps]

@@ -382,14 +382,10 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
 
 def _paired_text(base: Row, pairs: list[tuple[Row, PairedDifference]]) -> str:
     from lab.evaluation.paired import PAIRED_COLUMNS, describe_row, paired_cells
+    from lab.evaluation.report import text_table
 
-    body = paired_cells(pairs)
-    widths = [max(len(line[i]) for line in [list(PAIRED_COLUMNS), *body])
-              for i in range(len(PAIRED_COLUMNS))]
-    lines = [f"paired against {describe_row(base)}, on the problems both ran:"]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-              for line in [list(PAIRED_COLUMNS), *body]]
-    lines.insert(2, "  ".join("-" * w for w in widths))
+    lines = [f"paired against {describe_row(base)}, on the problems both ran:",
+             *text_table(PAIRED_COLUMNS, paired_cells(pairs))]
     problems = sorted({found.problems for _, found in pairs})
     lines.append(f"no: the interval spans 0, no difference shown on these "
                  f"{'/'.join(map(str, problems))} problems; * rows: 'only ... right' counts the "

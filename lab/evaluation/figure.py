@@ -121,7 +121,7 @@ def _ticks(points: Sequence[float]) -> list[float]:
 
 
 def _hover(row: Row) -> str:
-    metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+    metric = row.metric_label
     derived = " (derived)" if row.derived else ""
     return (f"{row.strategy} {row.label}<br>{metric}{derived}: {row.accuracy:.3f} "
             f"[{row.low:.3f}, {row.high:.3f}]<br>{row.tokens:.0f} generated tokens/problem, "

@@ -131,19 +131,17 @@ def _rung(spec: StepSpec, trace: Trace, run_id: int) -> Rung:
     return Rung(spec, trace, run_id, None, None, None, chance, params)
 
 
-def climbing_problems(ledger: Ledger, steps: list[Step]) -> list[str]:
-    """Problems where the first step is wrong and the last right; first those where the
-    greedy steps between were wrong too (only the vote got there)."""
+def climbing_problems(steps: list[Step]) -> list[str]:
+    """Problems where the first step is wrong and the last right (read from the rows'
+    per-problem outcomes); first those where the greedy steps between were wrong too (only
+    the vote got there)."""
     measured = [s for s in steps if s.row is not None and s.spec.metric != ORACLE]
     if len(measured) < 2:
         return []
     first, last = measured[0].row, measured[-1].row
     assert first is not None and last is not None
-    wrong_first = {r.problem_id for r in ledger.list_runs(run_ids=first.run_ids)
-                   if r.correct is False}
-    right_last = [r for r in ledger.list_runs(run_ids=last.run_ids)[::-1]
-                  if r.correct and r.problem_id in wrong_first]
-    greedy = {r.problem_id: r.correct for s in measured[1:-1] if s.row is not None
-              and s.spec.k is None for r in ledger.list_runs(run_ids=s.row.run_ids)}
-    return [r.problem_id for r in sorted(right_last, key=lambda r: greedy.get(r.problem_id)
-                                         is True)]
+    greedy = {problem: right for s in measured[1:-1] if s.row is not None and s.spec.k is None
+              for problem, right in s.row.outcomes.items()}
+    climbed = [problem for problem, right in last.outcomes.items()
+               if right == 1.0 and first.outcomes.get(problem) == 0.0]
+    return sorted(climbed, key=lambda problem: greedy.get(problem) == 1.0)

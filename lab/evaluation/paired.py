@@ -118,7 +118,7 @@ def against_baseline(rows: Sequence[Row], baseline: Row) -> list[tuple[Row, Pair
 def paired_cells(pairs: Sequence[tuple[Row, PairedDifference]]) -> list[list[str]]:
     cells = []
     for row, found in pairs:
-        metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+        metric = row.metric_label
         interval = ("—" if found.low is None or found.high is None else
                     f"{100 * found.difference:+.0f} [{100 * found.low:+.0f}, "
                     f"{100 * found.high:+.0f}] points")
@@ -130,7 +130,7 @@ def paired_cells(pairs: Sequence[tuple[Row, PairedDifference]]) -> list[list[str
 
 def describe_row(row: Row) -> str:
     setting = f" {row.label}" if row.label else ""
-    metric = row.metric.replace("@k", f"@{row.k}") if row.k is not None else row.metric
+    metric = row.metric_label
     return f"{row.strategy}{setting} ({metric})"
 
 

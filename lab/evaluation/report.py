@@ -75,6 +75,11 @@ class Row:
         return self.prompt_tokens + self.tokens
 
     @property
+    def metric_label(self) -> str:
+        """The metric with its k: "maj@4", "pass@8", "accuracy"."""
+        return self.metric.replace("@k", f"@{self.k}") if self.k is not None else self.metric
+
+    @property
     def series(self) -> str:
         """The line of the figure the row belongs to."""
         return f"{self.strategy} pass@k" if self.metric == "pass@k" else self.strategy
@@ -230,9 +235,8 @@ def table_cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
     header = (["set"] if many_sets else []) + (["model"] if many_models else []) + list(COLUMNS)
     body = []
     for r in rows:
-        metric = r.metric.replace("@k", f"@{r.k}") if r.k is not None else r.metric
         cells = [
-            r.strategy, r.label or "-", metric + (" *" if r.derived else ""),
+            r.strategy, r.label or "-", r.metric_label + (" *" if r.derived else ""),
             _interval(r), f"{r.spread:.3f}" if r.spread is not None else "",
             f"{r.tokens:.0f}", f"{r.prompt_tokens:.0f}", f"{r.cached_tokens:.0f}",
             _percent(r.cut_share),
@@ -244,14 +248,19 @@ def table_cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
 
 
 def table_text(rows: Sequence[Row]) -> str:
-    header, body = table_cells(rows)
+    lines = text_table(*table_cells(rows))
+    if any(r.derived for r in rows):
+        lines.append("* derived from the chains of the largest n (sample reuse)")
+    return "\n".join(lines)
+
+
+def text_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    """Columns padded to their widest cell, a rule under the header."""
     widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
              for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    if any(r.derived for r in rows):
-        lines.append("* derived from the chains of the largest n (sample reuse)")
-    return "\n".join(lines)
+    return lines
 
 
 def table_markdown(rows: Sequence[Row]) -> str:

@@ -81,7 +81,7 @@ def ladder_figure(steps: list[Step]) -> go.Figure:
 
 def example(ledger: Ledger, steps: list[Step]) -> None:
     st.markdown("##### One problem, every step")
-    problems = climbing_problems(ledger, steps)
+    problems = climbing_problems(steps)
     if not problems:
         st.caption("No problem in the experiment goes from wrong at the first step to right "
                    "at the last.")
