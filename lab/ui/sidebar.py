@@ -115,5 +115,7 @@ def judge_section() -> None:
 
 def ledger_section() -> None:
     st.markdown("#### Ledger")
+    # opened with the page, not with the first Run: its first opening imports the gallery
+    state.ledger_or_error()
     st.caption("Every run is stored in:")
     st.code(config.database_url(), language=None, wrap_lines=True)
