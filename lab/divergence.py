@@ -21,7 +21,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lab.engine.base import Token
-from lab.trace import Node, NodeKind, Trace
+from lab.trace import Node, NodeKind, Trace, drawn_chains
+from lab.trace import chain_labels as labels_of
 
 _WORD = re.compile(r"\n+|[^\S\n]*\S+|[^\S\n]+")  # stand-in tokens for a chain without tokens
 TokenKey = tuple[int, str]
@@ -101,8 +102,9 @@ def divergent_chains(trace: Trace) -> list[Node]:
 
 
 def chain_labels(trace: Trace) -> dict[int, str]:
-    """"Chain k" for each sampled chain, numbered as the run view numbers them."""
-    return {n.id: f"Chain {i}" for i, n in enumerate(_numbered_chains(trace), 1)}
+    """Each sampled chain's name, as every drawing of the run names it."""
+    chains = {n.id for n in _numbered_chains(trace)}
+    return {i: label for i, label in labels_of(drawn_chains(trace.nodes)).items() if i in chains}
 
 
 def build_trie(trace: Trace, graded: Mapping[str, bool | None] | None = None) -> Trie:

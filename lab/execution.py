@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.engine.base import Engine
+from lab.grades import grade_votes
 from lab.prompts import solve_messages
 from lab.scorers import get_scorer
 from lab.store.errors import LedgerError
@@ -29,9 +30,8 @@ from lab.strategies.params import ParamError
 from lab.strategies.registry import get_strategy
 from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
-from lab.trace import VOTE_CORRECT, EventCallback, EventKind, NodeKind, Trace, TraceEvent
+from lab.trace import VOTE_CORRECT, EventCallback, EventKind, Trace, TraceEvent
 
-SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
 ENGINE_NOTES = "engine_notes"  # trace.meta key: what the engine could not give as asked
 
 log = logging.getLogger(__name__)
@@ -96,16 +96,6 @@ def finalize(trace: Trace, request: RunRequest) -> None:
         trace.meta[VOTE_CORRECT] = grade_votes(trace)
     except Exception:  # a grader bug must not lose the run: it stays ungraded
         log.exception("grading %s/%s failed", trace.problem.source, trace.problem.id)
-
-
-def grade_votes(trace: Trace) -> dict[str, bool]:
-    """The correctness of each voted answer and of each answer a chain gave (empty without a
-    gold answer): the divergence view and the report mark losing candidates too."""
-    if trace.problem.gold is None:
-        return {}
-    answers = [*trace.votes, *(n.answer for n in trace.nodes
-                               if n.kind in SOLUTION_KINDS and n.answer is not None)]
-    return {answer: bool(grade_answer(trace.problem, answer)) for answer in dict.fromkeys(answers)}
 
 
 def _store(ledger: Ledger, recorder: Any, trace: Trace,

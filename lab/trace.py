@@ -50,7 +50,9 @@ class TraceStatus(StrEnum):
     FAILED = "failed"
 
 
-SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)
+SOLUTION_KINDS = (NodeKind.CHAIN, NodeKind.REVISION)  # candidates: they answer
+CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)  # drawn as chain panels
+TREE_KINDS = (NodeKind.STEP, NodeKind.CODE, NodeKind.SUBCALL, NodeKind.VERIFICATION)  # a tree
 
 
 @dataclass
@@ -107,6 +109,29 @@ class Node:
             finish_reason=data.get("finish_reason"),
             meta=dict(data.get("meta") or {}),
         )
+
+
+def chain_labels(nodes: Sequence[Node]) -> dict[int, str]:
+    """What each chain-like node is called wherever it is drawn: "Chain k" for sampled
+    chains, "Segment k"/"Answer" for one chain cut in segments, "Revision (round r)" and the
+    like for the others."""
+    labels: dict[int, str] = {}
+    count = 0
+    for node in nodes:
+        if node.kind == NodeKind.CHAIN and "segment" in node.meta:
+            labels[node.id] = ("Answer" if node.meta.get("answer")
+                               else f"Segment {node.meta['segment']}")
+        elif node.kind == NodeKind.CHAIN:
+            count += 1
+            labels[node.id] = f"Chain {count}"
+        else:
+            labels[node.id] = f"{node.kind.value.title()} (round {node.meta.get('round', '?')})"
+    return labels
+
+
+def drawn_chains(nodes: Sequence[Node]) -> list[Node]:
+    """The nodes drawn as chain panels: chains, critiques and revisions (not rollouts)."""
+    return [n for n in nodes if n.kind in CHAIN_KINDS and not n.meta.get("rollout")]
 
 
 def solutions(nodes: Sequence[Node]) -> list[Node]:
@@ -254,7 +279,8 @@ class Trace:
 
 
 class TraceView(StrEnum):
-    """The drawings of a trace a strategy asks for (the outcome and compute are always drawn)."""
+    """The names of the lab's own views (lab/views/); a strategy may name any registered view,
+    its own included. The outcome and compute are always drawn."""
 
     VOTES = "votes"  # the vote per answer
     CANDIDATES = "candidates"  # each candidate's scores and the decision about it

@@ -1,12 +1,13 @@
 """Parts of a trace as plain HTML strings, with inline styles only: a chain's tokens shaded by
 probability, the divergence tree (lab.divergence), the nodes as a nested list.
 
-No Streamlit here: the app shows these strings with `st.html` (lab/ui/divergence.py), and
-the report to hand out (lab/evaluation/handout.py) puts them in a file.
+No Streamlit here: the views (lab/views/) put these strings in Html blocks, which the app shows
+with `st.html` and the report to hand out (lab/evaluation/handout.py) puts in a file.
 """
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 from collections.abc import Sequence
@@ -33,25 +34,38 @@ def tokens_html(tokens: Sequence[Token]) -> str:
             continue
         pieces.append(html.escape("".join(plain)))
         plain = []
-        alpha = round((1 - p) * 0.6 * 255)  # as render.py shades them, in hex: a smaller file
+        alpha = round((1 - p) * 0.6 * 255)  # in hex: a smaller file
         pieces.append(f'<span title="p = {p:.2f}" style="background:#e63946{alpha:02x}">'
                       f"{html.escape(token.text)}</span>")
     pieces.append(html.escape("".join(plain)))
     return "".join(pieces)
 
 
-def chain_html(node: Node) -> str:
-    """A chain's text: tokens shaded by probability, the extracted answer highlighted (plain
-    text where its tokens do not spell it)."""
+def chain_html(node: Node, shade: bool = True) -> str:
+    """A chain's text: tokens shaded by probability (unless `shade` is off, e.g. while a run
+    is live), the extracted answer highlighted (plain text where its tokens do not spell it).
+    Unshaded, it is cached by text, so an unchanged panel costs nothing to redraw."""
+    if not shade or not node.tokens:
+        return _plain_chain_html(node.text, node.answer_span)
     text, span = node.text, node.answer_span
     spelled = "".join(t.text for t in node.tokens) == text
     if not spelled or span is None:
         body = tokens_html(node.tokens) if spelled else html.escape(text)
         return _mono(body or '<span style="opacity:.5">…</span>')
     before, inside, after = _split_tokens(node.tokens, span)
-    mark = ('<mark style="background:#ffd966;font-weight:700;padding:0 2px">'
-            f"{tokens_html(inside)}</mark>")
+    mark = _MARK.format(tokens_html(inside))
     return _mono(tokens_html(before) + mark + tokens_html(after))
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_chain_html(text: str, span: tuple[int, int] | None) -> str:
+    if span is None or not 0 <= span[0] <= span[1] <= len(text):
+        return _mono(html.escape(text) or '<span style="opacity:.5">…</span>')
+    return _mono(html.escape(text[: span[0]]) + _MARK.format(html.escape(text[span[0]:span[1]]))
+                 + html.escape(text[span[1]:]))
+
+
+_MARK = '<mark style="background:#ffd966;font-weight:700;padding:0 2px">{}</mark>'
 
 
 def _split_tokens(tokens: Sequence[Token], span: tuple[int, int]

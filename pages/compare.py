@@ -13,7 +13,7 @@ from lab.ui.controls import budget_input, default, param_controls, problem_picke
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import report_button
 from lab.ui.live import elapsed, run_notes, show_batch
-from lab.ui.render import View, render_trace
+from lab.ui.render import Canvas, render_trace
 from lab.ui.runner import RunSpec
 
 BATCH = "cmp.batch"
@@ -101,7 +101,7 @@ def draw(batch: state.Batch, live: bool) -> None:
             run_notes(run)
             if run.trace is None:
                 continue
-            view = View(f"cmp{index}", live=live and not run.done, compact=True,
+            view = Canvas(f"cmp{index}", live=live and not run.done, compact=True,
                         elapsed_s=elapsed(run))
             render_trace(run.trace, view)
     st.markdown("##### Summary")

@@ -14,7 +14,7 @@ from lab.store.queries import RunSummary
 from lab.ui import state
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import report_button
-from lab.ui.render import View, problem_box, render_trace
+from lab.ui.render import Canvas, problem_box, render_trace
 
 OPEN = "hist.open"
 LIMIT = 1000
@@ -110,7 +110,7 @@ def open_run(ledger: Ledger, run: RunSummary) -> None:
     else:
         delete_button(ledger, run_id)
     problem_box(trace.problem)
-    render_trace(trace, View(f"hist{run_id}", color_tokens=run.shipped))
+    render_trace(trace, Canvas(f"hist{run_id}", color_tokens=run.shipped))
     report_button([trace], [run_id], f"hist{run_id}-report")
 
 

@@ -16,7 +16,7 @@ from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import report_button
 from lab.ui.live import elapsed, run_notes, show_batch
 from lab.ui.presets import apply_pending_preset
-from lab.ui.render import View, render_trace
+from lab.ui.render import Canvas, render_trace
 from lab.ui.runner import RunSpec
 
 BATCH = "pg.batch"
@@ -61,8 +61,8 @@ def draw(batch: state.Batch, live: bool) -> None:
     run = batch.runs[0]
     run_notes(run)
     if run.trace is not None:
-        render_trace(run.trace, View("pg", live=live, color_tokens=color_tokens and not live,
-                                     elapsed_s=elapsed(run)))
+        render_trace(run.trace, Canvas("pg", live=live, color_tokens=color_tokens and not live,
+                                       elapsed_s=elapsed(run)))
         if not live:
             report_button([run.trace], [run.run_id], "pg-report")
 

@@ -26,7 +26,7 @@ from lab.ui.controls import default
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import experiment_button, report_button
 from lab.ui.problems import ProblemSetError, builtin_sets, load_problems
-from lab.ui.render import View, problem_box, render_trace
+from lab.ui.render import Canvas, problem_box, render_trace
 from lab.worker.client import WorkerSweep
 
 X_CHOICES = {"generated": "generated tokens", "decoded": "all decoded tokens (prompts too)"}
@@ -279,7 +279,7 @@ def point_runs(ledger: Ledger, rows: list[Row], clicked: int | None) -> None:
     if run_id is not None:
         trace = ledger.load_trace(run_id)
         problem_box(trace.problem)
-        render_trace(trace, View(f"sc.trace{run_id}", color_tokens=True))
+        render_trace(trace, Canvas(f"sc.trace{run_id}", color_tokens=True))
         report_button([trace], [run_id], f"sc.trace{run_id}-report")
 
 

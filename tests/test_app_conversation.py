@@ -7,14 +7,14 @@ from streamlit.testing.v1 import AppTest
 from lab.engine.scripted import ScriptedEngine
 from lab.strategies.registry import run_strategy
 from lab.tasks.datasets import load_set
-from lab.ui import conversation
+from lab.strategies.recursive_view import ConversationView
 
 
 def _draw(trace_json: str) -> None:
     from lab.trace import Trace
-    from lab.ui.render import View, render_trace
+    from lab.ui.render import Canvas, render_trace
 
-    render_trace(Trace.from_json(trace_json), View(key="t"))
+    render_trace(Trace.from_json(trace_json), Canvas(key="t"))
 
 
 def block(code: str) -> str:
@@ -30,11 +30,11 @@ def test_recursive_trace_is_drawn_as_turns_with_subcalls():
                             "Question:" in r.prompt else "7", n_ctx=32_768)
     problem = load_set("longctx", limit=1)[0]
     trace = run_strategy("recursive", problem, engine, {"max_turns": 3, "timeout_s": 5})
-    assert conversation.has_turns(trace)
+    assert ConversationView().applies(trace)
 
     at = AppTest.from_function(_draw, args=(trace.to_json(),)).run(timeout=30)
     assert not at.exception
-    assert any("REPL turns (3)" in h.value for h in at.subheader)
+    assert any("REPL turns (3)" in m.value for m in at.markdown)
     code = [c.value for c in at.code]
     assert "print(len(context))" in code and "final(7)" in code
     assert any(e.label.startswith("llm() call 1: How many lines mention Oslo?")

@@ -17,7 +17,7 @@ from lab.store.gallery import import_gallery
 from lab.ui.controls import SOURCES
 from lab.ui.presets import PENDING
 
-SHADED = "background:rgba(230,57,70,"
+SHADED = "background:#e63946"  # a token shaded by its log-prob (lab.trace_html)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from __future__ import annotations
 from test_app_support import finish, open_app, set_param, texts
 
 from lab.engine.scripted import ScriptedEngine
-from lab.ui.divergence import TITLE
+from lab.views.chains import DIVERGENCE_TITLE as TITLE
 
 
 def downloads(at: object) -> list[str]:

@@ -14,8 +14,11 @@ from lab.engine.scripted import ScriptedEngine
 from lab.strategies.registry import get_strategy, run_strategy
 from lab.tasks.problem import Problem
 from lab.trace import Node, NodeKind, NodeStatus
-from lab.ui import render, tree
+from lab.trace_html import chain_html
 from lab.ui.runner import RunBatch, RunSpec, cannot_start
+from lab.views import chains, tree, votes
+from lab.views.base import Canvas
+from lab.views.candidates import CandidatesView
 
 PROBLEM = Problem(id="p1", question="What is 9 + 9?", gold="18", source="test")
 
@@ -29,33 +32,34 @@ def node(text: str, tokens: list[tuple[str, float]], span: tuple[int, int] | Non
 def test_chain_html_shades_tokens_and_highlights_the_answer():
     chain = node("So <b>18</b>", [("So", -0.01), (" <b>", -2.0), ("18", -0.5), ("</b>", -0.1)],
                  (6, 8))
-    html = render.chain_html(chain, color=True)
+    html = chain_html(chain)
     assert "&lt;b&gt;" in html and "<b>" not in html  # model text is escaped
-    assert '<mark style="background:#ffd966;font-weight:700;padding:0 2px">18</mark>' in html
+    assert ('<mark style="background:#ffd966;font-weight:700;padding:0 2px">'
+            '<span title="p = 0.61"') in html  # the answer, shaded too
     assert 'title="p = 0.14"' in html  # exp(-2.0), shaded
-    plain = render.chain_html(chain, color=False)
+    plain = chain_html(chain, shade=False)
     assert "title=" not in plain and "<mark" in plain
 
 
 def test_chain_html_falls_back_when_tokens_do_not_spell_the_text():
     chain = node("abc", [("x", -1.0)], None)
-    assert "title=" not in render.chain_html(chain, color=True)
+    assert "title=" not in chain_html(chain)
 
 
 def test_candidate_rows_say_why_for_rejection():
     engine = ScriptedEngine(answer_18, yes_probability=0.3)
     trace = run_strategy("rejection", PROBLEM, engine, {"n": 2, "max_tokens": 16})
-    rows = render.candidate_rows(trace)
+    rows = CandidatesView().rows(trace, Canvas("t"))
     assert [r["candidate"] for r in rows] == ["Chain 1", "Chain 2"]
     assert all("self-verify rejected: P(yes) = 0.30 (threshold 0.5)" in r["why"] for r in rows)
     assert [r["decision"] for r in rows].count("★ chosen") == 1
 
 
 def test_votes_figure_marks_winner_and_correct_answer():
-    figure = render.votes_figure([("18", 2.0), ("17", 1.0)], "18", [True, False], live=False)
+    figure = votes.votes_figure([("18", 2.0), ("17", 1.0)], "18", [True, False], live=False)
     bar = figure.data[0]
-    assert list(bar.marker.color) == [render.WINNER, render.OTHER]
-    assert bar.marker.line.color[0] == render.CORRECT and "✓ correct" in bar.text[0]
+    assert list(bar.marker.color) == [votes.WINNER, votes.OTHER]
+    assert bar.marker.line.color[0] == votes.CORRECT and "✓ correct" in bar.text[0]
 
 
 def test_tree_layout_centres_parents_over_children():
@@ -131,11 +135,10 @@ def test_runner_records_params_errors_without_raising():
 
 def test_the_live_view_reuses_unchanged_chain_panels():
     nodes = [Node(1, 0, NodeKind.CHAIN, "Add 9 and 9."), Node(2, 0, NodeKind.CHAIN, "Nine")]
-    numbers = {1: "Chain 1", 2: "Chain 2"}
-    render._live_panel.cache_clear()
-    first = render.live_chains_html(nodes, numbers, 2, 220)
+    chains._live_panel.cache_clear()
+    first = chains.live_chains_html([(f"Chain {n.id}", n.text, "") for n in nodes], 2, 220)
     nodes[1].text += " plus nine"
-    second = render.live_chains_html(nodes, numbers, 2, 220)
-    info = render._live_panel.cache_info()
+    second = chains.live_chains_html([(f"Chain {n.id}", n.text, "") for n in nodes], 2, 220)
+    info = chains._live_panel.cache_info()
     assert (info.hits, info.misses) == (1, 3)  # chain 1 drawn once, chain 2 twice
     assert "Add 9 and 9." in second and "Nine plus nine" in second and first != second

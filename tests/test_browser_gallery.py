@@ -58,7 +58,7 @@ def test_a_new_lab_opens_on_the_gallery(smollm_path: Path, tmp_path: Path,
         history.fill("self-consistency · gsm8k")
         page.get_by_role("option", name=re.compile(r"^#\d+ · self-consistency · ")).first.click()
         page.get_by_text("In the gallery").first.wait_for()
-        shaded = page.locator('span[style*="rgba(230,57,70"]')  # its chains, shaded
+        shaded = page.locator('span[style*="#e63946"]')  # its chains, shaded
         shaded.first.wait_for()
         assert shaded.count() > 20
         shoot(page, "gallery-4-history")

@@ -16,7 +16,7 @@ from lab.prompts import solve_messages
 from lab.strategies.budget_forcing import LONGER, kept_text
 from lab.strategies.registry import get_strategy, list_strategies, run_strategy
 from lab.tasks.datasets import load_set
-from lab.trace import EventKind, Node, NodeKind, TraceStatus, TraceView
+from lab.trace import EventKind, Node, NodeKind, TraceStatus
 
 TEN = "one two three four five six seven eight nine ten"
 
@@ -122,7 +122,7 @@ def test_it_describes_itself():
     strategy = get_strategy("budget-forcing")
     assert strategy.category is LONGER and strategy.order > 100 and strategy.demo
     assert strategy.sweep_knob == "min_tokens" and strategy.knobs == ("min_tokens", "max_tokens")
-    assert strategy.views == (TraceView.CHAINS,) and strategy.pick is None
+    assert strategy.views == ("forced-chains",) and strategy.pick is None
     params = strategy.validate({})
     assert strategy.parallel_sequences(params) == 1 and strategy.sequence_tokens(params) > 512
     assert strategy.spend(params, 1024).params == params

@@ -160,7 +160,7 @@ def test_resampling_treats_cut_chains_as_the_run_did():
 
 
 def test_the_run_view_says_how_many_chains_were_cut():
-    from lab.ui.render import cut_caption
+    from lab.views.chains import cut_caption
 
     assert cut_caption(sc(cut_then_right({0, 1, 2}))) == (
         "3 of 4 chains cut at the token cap: cut chains neither vote nor are ranked "

@@ -19,7 +19,7 @@ from lab.strategies.program import PROGRAM, printed_answer
 from lab.strategies.registry import get_strategy, list_strategies, run_strategy
 from lab.tasks.datasets import load_set
 from lab.trace import EventKind, NodeKind, NodeStatus, TraceStatus, TraceView
-from lab.ui.render import views_of
+from lab.views.registry import views_of
 
 FAILING = {
     "syntax": "print(6 *\n```",
@@ -154,7 +154,7 @@ def test_hostile_programs_end_contained_and_the_run_is_stored(monkeypatch: pytes
 def test_it_describes_itself():
     strategy = get_strategy("program")
     assert strategy.category is PROGRAM and strategy.order > 100 and strategy.demo
-    assert strategy.views == (TraceView.VOTES, TraceView.CHAINS)
+    assert strategy.views == (TraceView.VOTES, "program-chains")
     assert strategy.pick == "maj" and strategy.sweep_knob == "n"
     assert strategy.knobs == ("n", "max_tokens")
     params = strategy.validate({})
@@ -163,7 +163,7 @@ def test_it_describes_itself():
     spend = strategy.spend(params, 1024)
     assert spend.params["n"] == 4 and spend.how == "4 chains of up to 256 tokens each"
     trace = run_strategy("program", PROBLEM, programs("print(42)\n```"), {"n": 1})
-    assert views_of(trace) == (TraceView.VOTES, TraceView.CHAINS)
+    assert [v.name for v in views_of(trace)] == [TraceView.VOTES, "program-chains"]
 
 
 def test_lab_eval_reuses_one_run_for_every_k(monkeypatch: pytest.MonkeyPatch):

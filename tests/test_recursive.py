@@ -16,11 +16,11 @@ from lab.sandbox import TurnResult
 from lab.strategies import run_strategy
 from lab.strategies.recursive import (
     WORKED_EXAMPLES,
-    conversation,
     extract_code,
     feedback,
     printed_value,
 )
+from lab.strategies.recursive_view import conversation
 from lab.tasks import longctx
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem

@@ -6,7 +6,7 @@ from __future__ import annotations
 from lab.engine.scripted import ScriptedEngine
 from lab.store.ledger import Ledger
 from lab.strategies import run_strategy
-from lab.strategies.recursive import conversation
+from lab.strategies.recursive_view import conversation
 from lab.tasks.datasets import load_set
 from lab.trace import NodeKind, TraceStatus
 

@@ -20,22 +20,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lab.divergence import build_trie, chain_correct, divergent_chains
 from lab.evaluation.report import Row, table_cells
 from lab.store.ledger import Ledger
-from lab.tasks.grading import grade_answer
 from lab.tasks.problem import Problem
-from lab.trace import Node, NodeKind, NodeStatus, Trace
-from lab.trace_html import chain_html, divergence_html, divergence_summary, node_tree_html
+from lab.trace import Trace
+from lab.views.base import REPORT
+from lab.views.html import blocks_html, figure_html, html_table
+from lab.views.registry import views_of
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
     from lab.evaluation.figure import XAxis
 
-CHAIN_KINDS = (NodeKind.CHAIN, NodeKind.CRITIQUE, NodeKind.REVISION)
-TREE_KINDS = (NodeKind.STEP, NodeKind.CODE, NodeKind.SUBCALL, NodeKind.VERIFICATION)
-WINNER, OTHER, RIGHT, WRONG = "#2a9d8f", "#b8c0c8", "#1b7f3b", "#c62828"
+OTHER, RIGHT, WRONG = "#b8c0c8", "#1b7f3b", "#c62828"
 VERDICT = {True: '<b class="right">✓ right</b>', False: '<b class="wrong">✗ wrong</b>',
            None: "not graded"}
 STYLE = """
@@ -51,6 +49,8 @@ table{border-collapse:collapse;font-size:.88rem;margin:.4rem 0}
 th,td{border:1px solid #d0d7de;padding:.25rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}.right{color:#1b7f3b}.wrong{color:#c62828}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.9em}
+pre.code{background:#f6f8fa;padding:.4rem .6rem;border-radius:.3rem;white-space:pre-wrap;
+ font-size:.82rem;margin:.3rem 0}
 @media print{.chain{max-height:none}details{display:block}}
 """
 
@@ -91,7 +91,7 @@ def experiment_report(rows: Sequence[Row], title: str, x: XAxis = "generated",
     parts = [f'<p class="muted">{_plural(problems, "problem")} of {html.escape(sets)} · '
              f"model {html.escape(models)}</p>",
              "<h2>Accuracy against compute</h2>", figure_html(figure),
-             f'<p class="muted">{notes}</p>', "<h2>Scaling table</h2>", _table(header, body),
+             f'<p class="muted">{notes}</p>', "<h2>Scaling table</h2>", html_table(header, body),
              _paired_section(rows)]
     return document(title, "".join(parts))
 
@@ -116,7 +116,7 @@ def _paired_section(rows: Sequence[Row]) -> str:
     if unshown:
         note += f"{unshown} of {len(pairs)} intervals span 0: no difference shown on them."
     return (f"<h2>Against {html.escape(describe_row(baseline))}, problem by problem</h2>"
-            + _table(list(PAIRED_COLUMNS), paired_cells(pairs))
+            + html_table(list(PAIRED_COLUMNS), paired_cells(pairs))
             + f'<p class="muted">{html.escape(note)}</p>')
 
 
@@ -163,7 +163,7 @@ def _comparison_table(traces: Sequence[Trace], ids: Sequence[int | None]) -> str
              f"{t.compute.all_generated:,}", f"{t.compute.prompt_tokens:,}",
              f"{t.compute.wall_s:.1f}", str(t.compute.engine_calls)]
             for t, i in zip(traces, ids, strict=True)]
-    return _table(header, rows)
+    return html_table(header, rows)
 
 
 def comparison_figure(traces: Sequence[Trace], ids: Sequence[int | None]) -> Figure:
@@ -188,16 +188,14 @@ def comparison_figure(traces: Sequence[Trace], ids: Sequence[int | None]) -> Fig
 # -- one run ----------------------------------------------------------------------------------
 def run_section(trace: Trace, run_id: int | None, heading: str | None,
                 show_problem: bool = True) -> str:
-    """Everything about one run, in the order the app draws it."""
+    """Everything about one run, in the order the app draws it: the same views, written as
+    HTML (lab.views.html)."""
     parts = [f"<h2>{html.escape(heading)}</h2>"] if heading else []
     if show_problem:
         parts.append(problem_html(trace.problem))
     parts += [settings_html(trace, run_id), outcome_html(trace)]
-    if trace.votes:
-        parts += ["<h3>Votes</h3>", figure_html(votes_figure(trace))]
-    graded = _extra_grades(trace)
-    parts += [candidates_html(trace, graded), chains_html(trace), divergence_section(trace, graded),
-              nodes_html(trace), compute_html(trace)]
+    parts += [blocks_html(view.describe(trace, REPORT)) for view in views_of(trace)]
+    parts.append(compute_html(trace))
     return f'<section>{"".join(parts)}</section>'
 
 
@@ -214,7 +212,7 @@ def settings_html(trace: Trace, run_id: int | None) -> str:
             ("settings", _settings(trace) or "defaults"),
             ("budget", f"{trace.budget:,} tokens" if trace.budget is not None else "none"),
             ("seed", str(trace.seed)), ("status", str(trace.status))]
-    return _table(["setting", "value"], [list(r) for r in rows])
+    return html_table(["setting", "value"], [list(r) for r in rows])
 
 
 def outcome_html(trace: Trace) -> str:
@@ -231,77 +229,6 @@ def outcome_html(trace: Trace) -> str:
     return f'<div class="box">{"".join(parts)}</div>'
 
 
-def votes_figure(trace: Trace) -> Figure:
-    """Votes per answer: the winner coloured, right answers outlined in green."""
-    import plotly.graph_objects as go
-
-    items = sorted(trace.votes.items(), key=lambda kv: -kv[1])
-    right = [trace.vote_correct(a) is True for a, _ in items]
-    winner = trace.final_answer
-    figure = go.Figure(go.Bar(
-        x=[a[:24] for a, _ in items], y=[w for _, w in items],
-        text=[f"{w:g}{' ✓ right' if ok else ''}" for (_, w), ok in zip(items, right, strict=True)],
-        textposition="outside", cliponaxis=False,
-        marker={"color": [WINNER if a == winner else OTHER for a, _ in items],
-                "line": {"color": [RIGHT if ok else "rgba(0,0,0,0)" for ok in right],
-                         "width": 3}},
-        hovertemplate="answer %{x}<br>%{y} votes<extra></extra>"))
-    figure.update_layout(height=260, margin={"l": 10, "r": 10, "t": 20, "b": 10},
-                         showlegend=False, template="plotly_white",
-                         xaxis={"title": "answer", "type": "category"}, yaxis={"title": "votes"})
-    return figure
-
-
-def candidates_html(trace: Trace, graded: dict[str, bool | None]) -> str:
-    """Each candidate with its answer, grade, scores and the decision about it."""
-    nodes = _solutions(trace)
-    if not any(n.scores for n in nodes):
-        return ""
-    labels = _labels(trace)
-    scorers = sorted({name for n in nodes for name in n.scores})
-    header = ["candidate", "answer", "graded", *scorers, "decision"]
-    rows = [[labels[n.id], n.answer or "—",
-             {True: "✓", False: "✗", None: "—"}[chain_correct(trace, n, graded)],
-             *(f"{n.scores[s]:.3f}" if s in n.scores else "" for s in scorers),
-             "★ chosen" if n.chosen else ("" if n.status == NodeStatus.OPEN else str(n.status))]
-            for n in nodes]
-    return "<h3>Candidates</h3>" + _table(header, rows)
-
-
-def chains_html(trace: Trace) -> str:
-    """One panel per chain (critiques and revisions too), tokens shaded by probability."""
-    nodes = [n for n in trace.nodes if n.kind in CHAIN_KINDS and not n.meta.get("rollout")]
-    if not nodes:
-        return ""
-    labels = _labels(trace)
-    panels = "".join(
-        f'<div class="box"><div><b>{html.escape(labels[n.id])}</b>{_chain_facts(n)}</div>'
-        f'<div class="chain">{chain_html(n)}</div>'
-        f'<div class="muted">{html.escape(_chain_caption(n))}</div></div>' for n in nodes)
-    cut = sum(n.cut for n in nodes)
-    note = f" · {cut} cut at the token cap" if cut else ""
-    return (f"<h3>{_plural(len(nodes), 'chain')}</h3><p class=\"muted\">Tokens are shaded red "
-            f"by how unlikely the model found them (hover for p); the extracted answer is "
-            f'highlighted{note}.</p><div class="grid">{panels}</div>')
-
-
-def divergence_section(trace: Trace, graded: dict[str, bool | None]) -> str:
-    if len(divergent_chains(trace)) < 2:
-        return ""
-    trie = build_trie(trace, graded)
-    return (f"<h3>Where the chains part ways</h3><p class=\"muted\">"
-            f"{html.escape(divergence_summary(trie))}</p>"
-            f'<div class="box">{divergence_html(trie)}</div>')
-
-
-def nodes_html(trace: Trace) -> str:
-    """The trace's nodes under their parents, for searches and REPL turns."""
-    if not any(n.kind in TREE_KINDS for n in trace.nodes):
-        return ""
-    return ("<h3>The trace's nodes</h3><details open><summary>every node under its parent"
-            f'</summary><div class="box">{node_tree_html(trace)}</div></details>')
-
-
 def compute_html(trace: Trace) -> str:
     c = trace.compute
     rows = [["generated tokens (all)", f"{c.all_generated:,}"],
@@ -310,16 +237,10 @@ def compute_html(trace: Trace) -> str:
             ["prompt tokens from the cache", f"{c.cached_prompt_tokens:,}"],
             ["engine calls", f"{c.engine_calls:,}"], ["wall time", f"{c.wall_s:.1f} s"]]
     rows += [[f"generated by {kind}", f"{count:,}"] for kind, count in c.generated_by.items()]
-    return "<h3>Compute</h3>" + _table(["measure", "value"], rows)
+    return "<h3>Compute</h3>" + html_table(["measure", "value"], rows)
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def figure_html(figure: Figure) -> str:
-    """A figure's div and script, for a page that has Plotly's JavaScript already."""
-    return figure.to_html(full_html=False, include_plotlyjs=False,
-                          config={"displaylogo": False, "responsive": True})
-
-
 def _run_heading(trace: Trace, run_id: int | None) -> str:
     number = f"Run #{run_id} · " if run_id is not None else ""
     return f"{number}{trace.strategy} on {trace.problem.id}"
@@ -331,60 +252,6 @@ def _settings(trace: Trace) -> str:
 
 def _problem_key(problem: Problem) -> tuple[str, str, str]:
     return problem.source, problem.id, problem.question
-
-
-def _solutions(trace: Trace) -> list[Node]:
-    return [n for n in trace.nodes if n.kind in (NodeKind.CHAIN, NodeKind.REVISION)
-            and not n.meta.get("rollout")]
-
-
-def _labels(trace: Trace) -> dict[int, str]:
-    """"Chain k" for chains; "Revision (round r)" and the like for the others."""
-    labels, count = {}, 0
-    for node in trace.nodes:
-        if node.kind == NodeKind.CHAIN and not node.meta.get("rollout"):
-            count += 1
-            labels[node.id] = f"Chain {count}"
-        elif node.kind in CHAIN_KINDS:
-            labels[node.id] = f"{node.kind.value.title()} (round {node.meta.get('round', '?')})"
-    return labels
-
-
-def _extra_grades(trace: Trace) -> dict[str, bool | None]:
-    """Grades of the candidates' answers the run did not grade (best-of-n's losers): the
-    report is made once, so it may grade them."""
-    if trace.problem.gold is None:
-        return {}
-    answers = {n.answer for n in _solutions(trace) if n.answer is not None}
-    return {a: grade_answer(trace.problem, a) for a in answers if trace.vote_correct(a) is None}
-
-
-def _chain_facts(node: Node) -> str:
-    facts = []
-    if node.answer is not None:
-        facts.append(f"answer <code>{html.escape(node.answer)}</code>")
-    if node.status != NodeStatus.OPEN:
-        facts.append(str(node.status))
-    if node.chosen:
-        facts.append("★ chosen")
-    return "".join(f" · {f}" for f in facts)
-
-
-def _chain_caption(node: Node) -> str:
-    parts = [_plural(len(node.tokens), "token")]
-    if node.tokens:
-        parts.append(f"mean log-prob {sum(t.logprob for t in node.tokens) / len(node.tokens):.2f}")
-    parts += [f"{name} {value:.3f}" for name, value in node.scores.items()]
-    if node.finish_reason:
-        parts.append(f"ended: {node.finish_reason}")
-    return " · ".join(parts)
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                   for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _plural(count: int, word: str) -> str:

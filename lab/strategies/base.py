@@ -5,12 +5,13 @@ A strategy implements `solve(ctx)`: it grows the trace through the RunContext an
 `ctx.finish(answer, reason, chosen)`. `run` wraps it: it validates the parameters, sets the
 trace's status (complete, interrupted, failed) and never loses what was generated.
 
-What it says of itself: `summary` and `category` (help texts, Learn), `order` (menus),
-`views` (which drawings its trace needs), the parameters marked `knob` (compute knobs, drawn
-beside the budget) and `sweep_knob` (what a scaling sweep grows), `demo` (Learn's Playground
-preset), `pick` and `resamplable` (whether one run's chains give maj@k / best@k for every
-k <= n), `prompt_style`, `parallel_sequences`, `sequence_tokens` (the context check), and
-`spend` (how it spends a token budget when runs are compared at equal spend).
+What it says of itself: `summary` and `category` (help texts, Learn), `order` (menus), `views`
+(the names of the drawings its trace needs: lab/views/, or a View class of its own), the
+parameters marked `knob` (compute knobs, drawn beside the budget) and `sweep_knob` (what a
+scaling sweep grows), `demo` (Learn's Playground preset), `pick` and `resamplable` (whether one
+run's chains give maj@k / best@k for every k <= n), `prompt_style`, `parallel_sequences`,
+`sequence_tokens` (the context check), and `spend` (how it spends a token budget when runs are
+compared at equal spend).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class Strategy(ABC):
     params: ClassVar[tuple[Param, ...]]
     category: ClassVar[Category | None] = None  # its family on the Learn page
     order: ClassVar[int] = 1000  # place in menus (lowest first)
-    views: ClassVar[tuple[TraceView, ...]] = (TraceView.CHAINS,)
+    views: ClassVar[tuple[str, ...]] = (TraceView.CHAINS,)  # view names (lab/views/)
     sweep_knob: ClassVar[str | None] = None  # the parameter a scaling sweep grows
     demo: ClassVar[Demo | None] = None
     pick: ClassVar[Pick | None] = None  # set: one run's chains give every k <= n

@@ -23,14 +23,17 @@ from lab.strategies.params import (
 )
 from lab.strategies.self_refine import refine
 from lab.strategies.voting import cut_note, cut_votes
-from lab.trace import Node, NodeStatus, TraceView
+from lab.trace import Node, NodeStatus, Trace, TraceView
+from lab.views.candidates import CandidatesView
+
+REFINED = "refined"  # a chosen solution's meta key: what refining did (RefinedCandidatesView)
 
 
 class BestOfN(Strategy):
     name = "best-of-n"
     category = categories.VERIFY
     order = 40
-    views = (TraceView.CANDIDATES, TraceView.CHAINS)
+    views = ("refined-candidates", TraceView.CHAINS)
     sweep_knob = "n"
     # arith, not game24: the default 0.5B model wrote a valid Game-of-24 expression on none
     # of 20 problems (README, Learn's demonstrations), so there was nothing to pick
@@ -79,7 +82,7 @@ class BestOfN(Strategy):
                 ctx.score(chain, p["scorer"])
             return chain
         final, why = refine(ctx, chain, p["refine_rounds"], p["scorer"], p["max_tokens"])
-        ctx.update(final, meta={**final.meta, "refined": why})
+        ctx.update(final, meta={**final.meta, REFINED: why})
         return final
 
     def _rank(self, ctx: RunContext, finalists: list[Node], n: int) -> None:
@@ -104,3 +107,20 @@ def _rankable(ctx: RunContext, node: Node) -> bool:
     """May the solution be scored and ranked? Not when it was cut at its token cap (unless
     the run's `cut_votes` says so)."""
     return cut_votes(ctx) or not node.cut
+
+
+class RefinedCandidatesView(CandidatesView):
+    """The candidates view for best-of-n: a refined solution also says what refining did."""
+
+    name = "refined-candidates"
+    summary = "Each candidate's scores and the decision, with what refining it did."
+
+    def applies(self, trace: Trace) -> bool:
+        return super().applies(trace) and any(REFINED in n.meta for n in trace.solutions())
+
+    def why_parts(self, node: Node, trace: Trace) -> list[str]:
+        parts = super().why_parts(node, trace)
+        if node.meta.get(REFINED):
+            parts.append(str(node.meta[REFINED]))
+        return parts
+

@@ -40,7 +40,8 @@ from lab.strategies.params import (
     top_p_param,
 )
 from lab.tasks.extraction import extract_answer
-from lab.trace import Node, TraceView
+from lab.trace import Node, Trace
+from lab.views.chains import ChainsView
 
 LONGER = Category(
     "Think longer on purpose",
@@ -58,6 +59,7 @@ LONGER = Category(
 WAIT = "Wait,"
 CUE = "The answer is"
 FORCED_TOKENS = 4  # tokens a forced "Wait," or cue may take, for the context check
+FORCED = "forced"  # a segment's meta key: the words forced after it (read by ForcedChainsView)
 TAIL_CHARS = 48  # of a segment's text searched for an answer line after each token
 ANSWER_LINE = re.compile(r"\b(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|:)|\\boxed\s*\{|####",
                          re.IGNORECASE)
@@ -84,7 +86,7 @@ class BudgetForcing(Strategy):
     name = "budget-forcing"
     category = LONGER
     order = 120
-    views = (TraceView.CHAINS,)
+    views = ("forced-chains",)
     sweep_knob = "min_tokens"
     demo = Demo({"min_tokens": 256})
     summary = ("Think longer on purpose: an early answer becomes \"Wait,\" until a minimum of "
@@ -189,7 +191,7 @@ def force_wait(ctx: RunContext, node: Node, budget: Budget, suppressed: str) -> 
     ctx.update(node, text=kept + forced, meta={
         **node.meta, "thinking_tokens": budget.thought, "ended": suppressed,
         "suppressed": node.text[len(kept):] if suppressed == "answer line" else "end of turn",
-        "forced": forced, "kept_chars": len(kept)})
+        FORCED: forced, "kept_chars": len(kept)})
 
 
 def kept_text(node: Node) -> str:
@@ -267,3 +269,21 @@ def describe(budget: Budget) -> str:
     waits = f"{budget.forced} Wait{'' if budget.forced == 1 else 's'} forced"
     return (f"({budget.thought:,} thinking tokens, minimum {budget.minimum:,}, maximum "
             f"{budget.maximum:,}; {waits})")
+
+
+class ForcedChainsView(ChainsView):
+    """The chains view for budget forcing: each segment's caption ends with the words forced
+    after it."""
+
+    name = "forced-chains"
+    summary = "The chain in segments, each captioned with the words forced after it."
+
+    def applies(self, trace: Trace) -> bool:
+        return any(FORCED in n.meta for n in trace.nodes)
+
+    def caption_parts(self, node: Node) -> list[str]:
+        parts = super().caption_parts(node)
+        if forced := node.meta.get(FORCED):
+            parts.append(f"then forced: {forced.strip()}")
+        return parts
+

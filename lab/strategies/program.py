@@ -41,7 +41,10 @@ from lab.strategies.voting import cut_votes, finish_vote
 from lab.tasks.extraction import extract_answer
 from lab.tasks.kinds import kind_of
 from lab.tasks.problem import Problem
-from lab.trace import Node, NodeStatus, TraceView
+from lab.trace import Node, NodeStatus, Trace, TraceView
+from lab.views.base import Canvas
+from lab.views.blocks import Block, Caption, Code, Markdown
+from lab.views.chains import ChainsView
 
 PROGRAM = Category(
     "Compute with a program",
@@ -59,6 +62,8 @@ CLOSE_BLOCK = "```"  # ...and stops where the model closes it
 OUTPUT_CHARS = 1000  # of printed output kept per program
 ANSWER_CHARS = 200  # a longer last line is not an answer
 TIMED_OUT = "it ran out of time"
+# a chain's meta keys, read by its view (ProgramChainsView)
+CODE, OUTPUT, ERROR, NO_VOTE = "code", "output", "error", "no_vote"
 SYSTEM = ("You solve problems by writing short Python programs. Reply with one ```python "
           "code block that prints only the final result.")
 # How the result is printed, by problem kind (anything else: the default).
@@ -88,7 +93,7 @@ class Program(Strategy):
     name = "program"
     category = PROGRAM
     order = 110
-    views = (TraceView.VOTES, TraceView.CHAINS)
+    views = (TraceView.VOTES, "program-chains")
     sweep_knob = "n"
     demo = Demo({"n": 4, "max_tokens": 192, "temperature": 0.7}, problem_set="digits")
     pick = "maj"
@@ -182,11 +187,11 @@ def record(ctx: RunContext, chain: Node, code: str, result: TurnResult | None) -
     output = result.output if result is not None else ""
     error = result.error if result is not None else None
     text = chain_text(code, chain.finish_reason, output, error, no_vote)
-    meta = {**chain.meta, "code": code, "output": output, "error": error,
+    meta = {**chain.meta, CODE: code, OUTPUT: output, ERROR: error,
             "timed_out": no_vote == TIMED_OUT,
             "code_s": round(result.code_s, 3) if result is not None else 0.0}
     if no_vote:
-        meta["no_vote"] = no_vote
+        meta[NO_VOTE] = no_vote
     ctx.update(chain, text=text, answer=answer, answer_span=answer_span(text, answer, code),
                meta=meta, status=NodeStatus.REJECTED if answer is None else chain.status)
     return answer is None
@@ -263,3 +268,27 @@ def answer_span(text: str, answer: str | None, code: str) -> tuple[int, int] | N
 
 def _join(first: str, second: str) -> str:
     return f"{first}; {second}" if first and second else first or second
+
+
+class ProgramChainsView(ChainsView):
+    """The chains view for programs: each chain's code as code, then what running it printed
+    or raised, and why it does not vote."""
+
+    name = "program-chains"
+    summary = "One panel per program: its code, what it printed or raised, why it has no vote."
+
+    def applies(self, trace: Trace) -> bool:
+        return any(CODE in n.meta for n in trace.solutions())
+
+    def body(self, node: Node, canvas: Canvas) -> list[Block]:
+        if node.meta.get(CODE) is None:
+            return list(super().body(node, canvas))
+        blocks: list[Block] = [Code(node.meta[CODE] or "# (no code)")]
+        if output := (node.meta.get(OUTPUT) or "").rstrip():
+            blocks += [Markdown("printed"), Code(output, "text")]
+        if error := (node.meta.get(ERROR) or "").rstrip():
+            blocks += [Markdown("raised"), Code(error, "text")]
+        if no_vote := node.meta.get(NO_VOTE):
+            blocks.append(Caption(f"No vote: {no_vote}."))
+        return blocks
+

@@ -12,7 +12,7 @@ serves every model call, so the token budget and the call limit hold whatever th
 Trace: PROMPT (the opening messages) -> CODE (one per turn: the model's reply, with the code,
 its output or error, and timings in meta) -> ... -> ANSWER. Each model call is a SUBCALL
 child of the CODE node of its turn (meta: prompt, depth); a nested REPL hangs its own PROMPT
-and CODE nodes under its SUBCALL. `conversation(trace)` reads it back as turns.
+and CODE nodes under its SUBCALL. Its view (recursive_view.py) reads it back as turns.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from lab.strategies.params import (
 )
 from lab.tasks.longctx import attached_context
 from lab.tasks.problem import Problem
-from lab.trace import Node, NodeKind, NodeStatus, Trace, TraceView
+from lab.trace import Node, NodeKind, NodeStatus, TraceView
 
 HEAD_CHARS = 600  # of the context, shown to the root model
 OUTPUT_CHARS = 1500  # of printed output per turn, returned to the root model
@@ -47,6 +47,10 @@ PRELUDE = "import re\nimport math\nfrom collections import Counter"
 _CODE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 _CLOSED_BLOCK = re.compile(r"```[^\n]*\n.*?```", re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# node meta keys, read by the conversation view (recursive_view.py): a CODE node's turn, depth,
+# code, what it printed or raised and the final() it gave; a SUBCALL's prompt and error
+TURN, DEPTH, CODE, OUTPUT, ERROR, FINAL, PROMPT = (
+    "turn", "depth", "code", "output", "error", "final", "prompt")
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -54,7 +58,7 @@ class Recursive(Strategy):
     name = "recursive"
     category = categories.RECURSE
     order = 100
-    views = (TraceView.CONVERSATION, TraceView.CHAINS)
+    views = (TraceView.CONVERSATION, TraceView.CHAINS)  # the first: recursive_view.py
     demo = Demo({}, problem_set="longctx-easy")  # its first problem: solved in one turn (README)
     summary = "Reads a long context by writing code in a sandboxed REPL that calls the model."
     params = (
@@ -164,7 +168,7 @@ class _Run:
             return _CLOSED_BLOCK.search(node.text) is not None
 
         [node] = self.ctx.sample(messages, [parent], sampling(self.p, cap), kind=NodeKind.CODE,
-                                 on_token=after_block, meta={"turn": turn, "depth": depth},
+                                 on_token=after_block, meta={TURN: turn, DEPTH: depth},
                                  extract=False)
         return node
 
@@ -172,12 +176,12 @@ class _Run:
         """Run the reply's code block in the sandbox and record what happened on the node."""
         code = extract_code(node.text)
         if code is None:
-            self.ctx.update(node, meta={**node.meta, "code": None, "error": "no code block"})
+            self.ctx.update(node, meta={**node.meta, CODE: None, ERROR: "no code block"})
             return None
         result = box.run(code)
         self.ctx.update(node, meta={
-            **node.meta, "code": code, "output": result.output, "error": result.error,
-            "final": result.final, "timed_out": result.timed_out,
+            **node.meta, CODE: code, OUTPUT: result.output, ERROR: result.error,
+            FINAL: result.final, "timed_out": result.timed_out,
             "state_lost": result.state_lost, "code_s": round(result.code_s, 3),
             "llm_s": round(result.llm_s, 3)})
         return result
@@ -204,7 +208,7 @@ class _Run:
         text = prompt if piece is None else f"{prompt}\n\nText:\n{piece}"
         messages: list[ChatMessage] = [{"role": "system", "content": SUB_SYSTEM},
                                        {"role": "user", "content": text}]
-        meta = {"prompt": _clip(text), "depth": depth}
+        meta = {PROMPT: _clip(text), DEPTH: depth}
         if self.ctx.remaining is not None and self.ctx.remaining < 1:
             raise LLMRefused("the token budget is spent")
         cap = self.ctx.token_cap(self.p["subcall_tokens"])
@@ -213,7 +217,7 @@ class _Run:
             error = (f"this prompt has {tokens:,} tokens but the model reads at most "
                      f"{self.ctx.engine.n_ctx - cap:,}: pass a shorter piece")
             self.ctx.add_node(parent, NodeKind.SUBCALL, status=NodeStatus.REJECTED,
-                              meta={**meta, "error": error})
+                              meta={**meta, ERROR: error})
             raise LLMRefused(error)
         try:
             [node] = self.ctx.sample(messages, [parent], sampling(self.p, cap),
@@ -225,7 +229,7 @@ class _Run:
     def nested(self, prompt: str, piece: str, parent: Node, depth: int) -> str:
         """llm(prompt, context=piece) below the deepest level: a REPL of its own over piece."""
         node = self.ctx.add_node(parent, NodeKind.SUBCALL, meta={
-            "prompt": _clip(prompt), "depth": depth, "nested": True, "context_chars": len(piece)})
+            PROMPT: _clip(prompt), DEPTH: depth, "nested": True, "context_chars": len(piece)})
         self.deepest = max(self.deepest, depth)
         answer, _, reason = self.repl(prompt, piece, node, depth)
         self.ctx.update(node, text=answer or "", answer=answer,
@@ -360,31 +364,3 @@ def _clip(text: str) -> str:
     if len(text) <= PROMPT_KEEP:
         return text
     return f"{text[:PROMPT_KEEP]}\n... [{len(text) - PROMPT_KEEP:,} more characters]"
-
-
-# -- reading a trace back -----------------------------------------------------------------------
-def conversation(trace: Trace, prompt: Node | None = None) -> list[dict[str, Any]]:
-    """The REPL turns under `prompt` (default: the root), each with its sub-calls, and a nested
-    REPL's turns inside its sub-call: what the app draws as a conversation."""
-    node = prompt or next((n for n in trace.nodes if n.kind == NodeKind.PROMPT
-                           and n.parent is None), None)
-    turns = []
-    while node is not None:
-        node = next((c for c in trace.children(node.id) if c.kind == NodeKind.CODE), None)
-        if node is not None:
-            turns.append({
-                "turn": node.meta.get("turn"), "depth": node.meta.get("depth"),
-                "reply": node.text, "code": node.meta.get("code"),
-                "output": node.meta.get("output"), "error": node.meta.get("error"),
-                "final": node.meta.get("final"),
-                "subcalls": [_subcall(trace, s) for s in trace.children(node.id)
-                             if s.kind == NodeKind.SUBCALL],
-            })
-    return turns
-
-
-def _subcall(trace: Trace, node: Node) -> dict[str, Any]:
-    inner = next((c for c in trace.children(node.id) if c.kind == NodeKind.PROMPT), None)
-    return {"prompt": node.meta.get("prompt"), "answer": node.text,
-            "error": node.meta.get("error"), "depth": node.meta.get("depth"),
-            "turns": conversation(trace, inner) if inner is not None else []}

@@ -11,8 +11,9 @@ from lab.evaluation import summarize
 from lab.evaluation.ladder import ORACLE, LadderSpec, Rung, Step, climbing_problems, rungs
 from lab.evaluation.ladder import ladder_steps as steps_of
 from lab.store.ledger import Ledger
+from lab.trace_html import chain_html
 from lab.ui.presets import Preset, request_preset
-from lab.ui.render import chain_html, problem_box
+from lab.ui.render import problem_box
 
 
 def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
@@ -38,7 +39,8 @@ def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
 
 
 def step_table(steps: list[Step]) -> list[dict[str, object]]:
-    table, before = [], None
+    table: list[dict[str, object]] = []
+    before: float | None = None
     for step in steps:
         row = step.row
         if row is None or row.accuracy is None:
@@ -104,7 +106,7 @@ def rung_panel(rung: Rung, position: int) -> None:
         st.markdown(f"**{rung.spec.title}** · {verdict(rung)}")
         if rung.node is not None:
             with st.container(height=240, border=False):
-                st.html(chain_html(rung.node, True))
+                st.html(chain_html(rung.node))
         elif rung.chance is not None:
             st.caption(f"A vote of {rung.spec.k} of run #{rung.run_id}'s "
                        f"{len(rung.trace.solutions())} chains is right in "

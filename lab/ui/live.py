@@ -2,7 +2,7 @@
 (REDRAW_S; bench/ui.py measured app/cli 1.17-1.21 at 1.25 s, 1.23-1.26 at 1.0 s), with a
 Stop button that cancels the batch. The redraw is cheap: no grading and no token colouring
 (both wait for the final view), no charts, and a chain panel whose text did not change
-reuses its HTML (render.live_chains_html)."""
+reuses its HTML (lab.views.chains.live_chains_html)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,62 @@
-"""The search tree of beam and tree search as a Plotly node-link drawing.
+"""The tree view: the search tree of beam and tree search as a Plotly node-link drawing.
 
 Nodes are coloured by their value (a tree search's backed-up value, else the scorer's score),
-pruned nodes are faded, and the chosen path is outlined. Clicking a node (or picking it in
-the list below the drawing) shows its step text and scores.
+pruned nodes are faded, and the chosen path is outlined. In the app, clicking a node (or
+picking it in the list below the drawing) shows its step text and scores; every node is also
+listed under its parent (the report's way to read the steps).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import plotly.graph_objects as go
-import streamlit as st
 
-from lab.trace import Node, NodeKind, NodeStatus, Trace
-from lab.ui.view import STATUS_LABEL, View
+from lab.trace import Node, NodeKind, NodeStatus, Trace, TraceView
+from lab.trace_html import node_tree_html
+from lab.views.base import STATUS_LABEL, Canvas, View
+from lab.views.blocks import (
+    Block,
+    Caption,
+    Code,
+    Expander,
+    Figure,
+    Heading,
+    Html,
+    Markdown,
+    Pick,
+    Table,
+)
+
+
+class TreeView(View):
+    name = TraceView.TREE
+    summary = "The search tree: each step coloured by its value, the chosen path outlined."
+    order = 30
+
+    def applies(self, trace: Trace) -> bool:
+        return any(n.kind == NodeKind.STEP for n in trace.nodes)
+
+    def describe(self, trace: Trace, canvas: Canvas) -> Sequence[Block]:
+        nodes = tree_nodes(trace)
+        if not any(n.kind == NodeKind.STEP for n in nodes):
+            return []
+        how = ("details appear when the run ends" if canvas.live
+               else "the nodes are listed below it" if canvas.report
+               else "click a node to see its step")
+        figure = tree_figure(trace, nodes, layout(nodes))
+        blocks: list[Block] = [
+            Heading("Search tree"),
+            Caption("Colour: value · faded: pruned · red outline: the chosen path · " + how)]
+        if canvas.live:
+            return [*blocks, Figure(figure, key=f"{canvas.key}-tree")]
+        picks = {n.id: Pick(_option(n), node_details(n)) for n in nodes}
+        blocks.append(Figure(figure, key=f"{canvas.key}-tree", picks=picks,
+                             default_pick=_default_node(nodes)))
+        blocks.append(Expander("Every node under its parent", [Html(node_tree_html(trace))],
+                               key=f"{canvas.key}-nodes", expanded=canvas.report))
+        return blocks
+
 
 SYMBOL = {NodeKind.PROMPT: "diamond", NodeKind.STEP: "circle", NodeKind.CHAIN: "square",
           NodeKind.ANSWER: "star"}
@@ -117,64 +159,29 @@ def _hover(node: Node, scorer: str | None) -> str:
     return f"{head}<br>{text[:80]}{'…' if len(text) > 80 else ''}"
 
 
-# -- the page element ---------------------------------------------------------------------------
-def search_tree(trace: Trace, view: View) -> None:
-    nodes = tree_nodes(trace)
-    st.markdown("##### Search tree")
-    st.caption("Colour: value · faded: pruned · red outline: the chosen path · "
-               + ("details appear when the run ends" if view.live
-                  else "click a node to see its step"))
-    figure = tree_figure(trace, nodes, layout(nodes))
-    if view.live:
-        st.plotly_chart(figure, key=f"{view.key}-tree", config={"displayModeBar": False})
-        return
-    event = st.plotly_chart(figure, key=f"{view.key}-tree", on_select="rerun",
-                            selection_mode="points", config={"displayModeBar": False})
-    pick_key = f"{view.key}-tree-node"
-    _apply_click(event, pick_key)
-    ids = [n.id for n in nodes]
-    if st.session_state.get(pick_key) not in ids:
-        st.session_state[pick_key] = _default_node(trace, nodes)
-    chosen = st.selectbox("Node", ids, key=pick_key,
-                          format_func=lambda i: _option(trace.node(i), trace))
-    node_details(trace, trace.node(chosen))
-
-
-def _apply_click(event: Any, pick_key: str) -> None:
-    """A new click on a node selects it in the node list (once, so the list stays usable)."""
-    points = (event or {}).get("selection", {}).get("points", [])
-    clicked = [p["customdata"] for p in points if isinstance(p.get("customdata"), int)]
-    last_key = f"{pick_key}-click"
-    if clicked and clicked[0] != st.session_state.get(last_key):
-        st.session_state[pick_key] = clicked[0]
-    st.session_state[last_key] = clicked[0] if clicked else None
-
-
-def _default_node(trace: Trace, nodes: Sequence[Node]) -> int:
+def _default_node(nodes: Sequence[Node]) -> int:
     chosen_steps = [n for n in nodes if n.chosen and n.kind == NodeKind.STEP]
     return chosen_steps[-1].id if chosen_steps else nodes[0].id
 
 
-def _option(node: Node, trace: Trace) -> str:
+def _option(node: Node) -> str:
     depth = node.meta.get("depth")
     where = f" (depth {depth})" if depth is not None else ""
     mark = " ★" if node.chosen else ""
     return f"#{node.id} {node.kind.value}{where}{mark}: {' '.join(node.text.split())[:60]}"
 
 
-def node_details(trace: Trace, node: Node) -> None:
-    with st.container(border=True):
-        facts = [f"**#{node.id} {node.kind.value}**"]
-        if node.status != NodeStatus.OPEN:
-            facts.append(STATUS_LABEL[node.status])
-        if node.chosen:
-            facts.append("★ on the chosen path")
-        if node.answer is not None:
-            facts.append(f"answer `{node.answer}`")
-        st.markdown(" · ".join(facts))
-        st.code(node.text or "(empty)", language=None, wrap_lines=True)
-        numbers = {**node.scores, **{k: v for k, v in node.meta.items()
-                                     if k in ("depth", "visits", "value") and v is not None}}
-        if numbers:
-            st.dataframe([{"measure": k, "value": v} for k, v in numbers.items()],
-                         hide_index=True)
+def node_details(node: Node) -> list[Block]:
+    facts = [f"**#{node.id} {node.kind.value}**"]
+    if node.status != NodeStatus.OPEN:
+        facts.append(STATUS_LABEL[node.status])
+    if node.chosen:
+        facts.append("★ on the chosen path")
+    if node.answer is not None:
+        facts.append(f"answer `{node.answer}`")
+    blocks: list[Block] = [Markdown(" · ".join(facts)), Code(node.text or "(empty)", None)]
+    numbers = {**node.scores, **{k: v for k, v in node.meta.items()
+                                 if k in ("depth", "visits", "value") and v is not None}}
+    if numbers:
+        blocks.append(Table([{"measure": k, "value": v} for k, v in numbers.items()]))
+    return blocks
