@@ -19,8 +19,8 @@ from lab.tasks.kinds import registry as kinds
 from lab.tasks.loaders import RecordError, builtin_problem
 from lab.tasks.problem import Problem
 
-BUILT_IN_SCORERS = ("mean-logprob", "lowest-window", "self-certainty", "programmatic",
-                    "self-verify", "judge")
+BUILT_IN_SCORERS = ("mean-logprob", "lowest-window", "self-certainty", "heuristic",
+                    "programmatic", "self-verify", "judge")
 
 SCORER_PLUGIN = '''
 from lab.scorers import Scorer, Verdict, Verifier

@@ -23,6 +23,8 @@ _WRAPPER = re.compile(
 )
 _FRAC_FIXES = [
     (re.compile(r"\\[dt]frac(?![A-Za-z])"), r"\\frac"),
+    # '\frac919' is 9/19 as math-verify (the field's grader) reads it, not TeX's \frac{9}{1}9
+    (re.compile(r"\\frac\s*(\d)\s*(\d+)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac\s*([0-9A-Za-z])\s*([0-9A-Za-z])"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac\s*([0-9A-Za-z])\s*\{"), r"\\frac{\1}{"),
     (re.compile(r"\\frac\s*(\{[^{}]*\})\s*([0-9A-Za-z])"), r"\\frac\1{\2}"),
@@ -99,7 +101,7 @@ def unwrap(text: str) -> str:
 
 def matching_brace(text: str, open_index: int, limit: int = 20_000, pair: str = "{}") -> int | None:
     """Index of the '}' that closes the '{' at open_index (or of pair's closer), or None."""
-    opener, closer = pair
+    opener, closer = pair[0], pair[1]
     depth = 0
     for i in range(open_index, min(len(text), open_index + limit)):
         if text[i] == opener:
