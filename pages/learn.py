@@ -17,7 +17,7 @@ from lab.ui.findings import finding
 from lab.ui.ladder import ladder_section
 from lab.ui.presets import Section, expectation, request_preset, sections
 
-README = "the README's *Scaling curves, measured*"
+README = "docs/results.md, *Scaling curves, measured*"
 
 # More on the categories whose one-paragraph summary leaves out how they work
 DEEPER = {

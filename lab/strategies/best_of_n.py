@@ -36,7 +36,7 @@ class BestOfN(Strategy):
     views = ("refined-candidates", TraceView.CHAINS)
     sweep_knob = "n"
     # arith, not game24: the default 0.5B model wrote a valid Game-of-24 expression on none
-    # of 20 problems (README, Learn's demonstrations), so there was nothing to pick
+    # of 20 problems (docs/results.md, Learn's demonstrations), so there was nothing to pick
     demo = Demo({"n": 8, "scorer": "programmatic"})
     pick = "best"
     summary = "Sample N chains and keep the one a scorer ranks best."

@@ -141,7 +141,7 @@ def _fmt(value: float | None) -> str:
 # -- the shared knobs ------------------------------------------------------------------------
 # Tokens per step-by-step chain by default: the smallest cap at which fewer than 10% of the
 # default model's greedy chains on GSM8K are cut (69% at 256, 3% at 512; bench/baseline.py,
-# README "The greedy baseline"). A cut chain neither votes nor is ranked.
+# docs/results.md, the prompt and cap baseline). A cut chain neither votes nor is ranked.
 CHAIN_TOKENS = 512
 
 def n_param(default: int = 8, maximum: int = 64) -> Param:

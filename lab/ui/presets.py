@@ -73,14 +73,13 @@ def sections(model: str | None = None) -> list[Section]:
     demos = demos_for(model or config.default_model())
     found = []
     for category, strategies in categories():
-        with_demo = [s for s in strategies if s.demo is not None]
+        with_demo = [(s.name, s.demo) for s in strategies if s.demo is not None]
         if not with_demo:
             found.append(Section(category, tuple(s.name for s in strategies), None))
             continue
-        first = with_demo[0]
-        measured = demos.get(first.name)
-        preset = Preset(first.name, dict(first.demo.params), first.demo.problem_set,
-                        first.demo.budget)
+        first, demo = with_demo[0]
+        measured = demos.get(first)
+        preset = Preset(first, dict(demo.params), demo.problem_set, demo.budget)
         found.append(Section(category, tuple(s.name for s in strategies),
                              with_measured(preset, measured), measured))
     return found
@@ -136,12 +135,15 @@ def with_measured(preset: Preset, measured: Measured | None) -> Preset:
                   int(measured.entry.get("budget") or preset.budget), shown["problem"])
 
 
+RECURSIVE_RESULTS = "docs/results.md, *Recursive calls over long contexts*"
+
+
 def not_searched(strategy: str) -> str | None:
     """Why scripts/find_demos.py does not measure this strategy, and what was measured."""
     if strategy != "recursive":
         return None
     return ("Not searched by `scripts/find_demos.py`; measured with `lab eval` instead "
-            f"({finding('recursive').get('measured', 'README, *Strategies*')}). "
+            f"({finding('recursive').get('measured', RECURSIVE_RESULTS)}). "
             f"{finding('recursive').get('text', '')} The button opens the first "
             "`longctx-easy` problem at the strategy's defaults.")
 
