@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from lab.plugins import PLUGINS_ENV, instances
+from lab.plugins import PLUGINS_ENV, entry_point_modules, instances
 from lab.strategies.registry import find_strategy
 from lab.trace import Trace
 from lab.views.base import View
@@ -19,12 +19,14 @@ class UnknownView(LookupError):
 
 
 def views() -> dict[str, View]:
-    """Every view by name, in `order` (found again when LAB_PLUGINS changes)."""
-    return _views(os.environ.get(PLUGINS_ENV, ""))
+    """Every view by name, in `order` (found again when LAB_PLUGINS or the installed entry
+    points change)."""
+    installed = tuple(module.__name__ for module in entry_point_modules())
+    return _views(os.environ.get(PLUGINS_ENV, ""), installed)
 
 
 @cache
-def _views(plugins: str) -> dict[str, View]:
+def _views(plugins: str, installed: tuple[str, ...]) -> dict[str, View]:
     found: dict[str, View] = {}
     for package in PACKAGES:
         for name, view in instances(package, View, "views").items():
