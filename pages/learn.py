@@ -20,53 +20,6 @@ from lab.ui.presets import Section, expectation, request_preset, sections
 README = "docs/results.md, *Scaling curves, measured*"
 
 # More on the categories whose one-paragraph summary leaves out how they work
-DEEPER = {
-    "Search over steps": (
-        "A *step* ends at a blank line. **Beam search** (`beam-search`) keeps the `width` "
-        "best partial solutions; from each it samples `branch` next steps, scores every "
-        "extended path, and keeps the best `width` again, for at most `depth` steps. **Tree "
-        "search** (`tree-search`) grows one tree instead: MCTS picks the node to expand by "
-        "UCT (its mean value plus an exploration bonus `exploration` × √(ln parent visits / "
-        "visits)), samples `branch` children, values them with a scorer on the partial path "
-        "or with a rollout to the end, and backs the value up to the root; best-first always "
-        "expands the highest-valued open node. The Playground draws the tree: click a node "
-        "for its step and scores. A search is only as good as its scorer: the programmatic "
-        "Game-of-24 check judges finished expressions exactly, a model's own log-probability "
-        "judges style more than truth."),
-    "Recurse over a long context": (
-        "The context (an order log far longer than the model's window, the `longctx` set) "
-        "never enters the prompt. The model sees its length and a preview, and writes Python "
-        "in a REPL that holds it as a variable: it slices, filters and counts, calls "
-        "`llm(prompt)` on pieces it wants read, and ends with `final(value)`. The Playground "
-        "shows each turn: the code, its output, and the nested calls. " +
-        finding("recursive").get("text", "")),
-    "Compute with a program": (
-        "Each chain is a program, not prose: the lab runs it in the same sandbox as the "
-        "recursive strategy (no network, limited memory and time) and reads what it prints. "
-        "Programs that fail (syntax error, exception, timeout, nothing printed) say why in "
-        "their panel and do not vote. It is self-consistency over executions: the model "
-        "decides *what* to compute, the interpreter does the arithmetic."),
-    "Think longer on purpose": (
-        "Sequential scaling: one chain made longer, instead of more chains. Below "
-        "`min_tokens` an end of turn or an answer line is cut and \"Wait,\" appended; at "
-        "`max_tokens` the answer cue is appended and the answer read. Each continuation "
-        "reuses the cached prefix. Raising `min_tokens` on the Scaling page draws the "
-        "sequential curve beside self-consistency's parallel one at equal tokens."),
-    "Generate, then verify": (
-        "Scorers: `mean-logprob`, `lowest-window` (the worst stretch of a chain), "
-        "`self-certainty`, `programmatic` (the task's own checker: Game-of-24 validity, "
-        "recomputing the arithmetic a chain states; never the gold answer), `self-verify` "
-        "(the model's P(yes) that a solution is right) and `judge` (a second model, from the "
-        "command line). A verifier can pick a right answer that only a minority of chains "
-        "reached, which a vote cannot."),
-    "Vote with confidence": (
-        "A token's confidence is the negative mean log-probability of its 5 most likely "
-        "alternatives (high when the model is sure); a chain's is the lowest mean over a "
-        "sliding window of `window` tokens, its most hesitant stretch. The `warmup` chains "
-        "set the threshold (a percentile of theirs); a later chain whose running window "
-        "falls below it is stopped and does not vote; the others vote weighted by their "
-        "confidence. `early_stop=false` on the same seeds measures what stopping saved."),
-}
 
 
 DEMO_RUNS = "learn-demos"  # the gallery's experiment of the demonstrations' runs
@@ -96,9 +49,10 @@ def strategy_card(section: Section, index: int, stored: dict[str, int]) -> None:
         st.markdown(f"**What it does.** {category.what}")
         st.markdown(f"**What it costs.** {category.cost}")
         st.markdown(f"**When it helps.** {category.helps}")
-        if category.title in DEEPER:
+        if category.how:
             with st.expander("How it works"):
-                st.markdown(DEEPER[category.title])
+                measured = finding(category.finding).get("text", "") if category.finding else ""
+                st.markdown(f"{category.how} {measured}".strip())
         if preset is None:
             st.caption("No Playground preset: pick its strategy in the Playground.")
             return

@@ -14,7 +14,7 @@ from lab import config
 from lab.engine.scripted import ScriptedEngine
 from lab.evaluation.sweep import StrategySpec, SweepSpec, build_cells, run_sweep
 from lab.store.ledger import Ledger
-from lab.strategies.registry import get_strategy
+from lab.strategies.registry import categories, get_strategy
 from lab.tasks.datasets import load_set
 from lab.ui.findings import finding
 from lab.ui.presets import (
@@ -182,6 +182,8 @@ def test_learn_covers_every_category_the_pages_and_which_strategy_when(scripted:
         assert row["measured"] in page
     recursive = finding("recursive")["text"]  # one source for the section and its preset
     assert recursive in page and recursive in expectation(None, "recursive")
+    hows = [category.how for category, _ in categories() if category.how]
+    assert len(hows) >= 6 and all(how in page for how in hows)  # each kept with its category
     assert any("No sweep is stored" in i for i in texts(at.info))
     assert any("no experiment **ladder-gsm8k50**" in i for i in texts(at.info))
 

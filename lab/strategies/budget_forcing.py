@@ -54,6 +54,12 @@ LONGER = Category(
     "When a second look finds mistakes; a small model may just repeat itself. Accuracy "
     "against the minimum is the sequential scaling curve, beside the parallel one of "
     "self-consistency.",
+    how=(
+        "Sequential scaling: one chain made longer, instead of more chains. Below `min_tokens` "
+        'an end of turn or an answer line is cut and "Wait," appended; at `max_tokens` the '
+        "answer cue is appended and the answer read. Each continuation reuses the cached "
+        "prefix. Raising `min_tokens` on the Scaling page draws the sequential curve beside "
+        "self-consistency's parallel one at equal tokens."),
 )
 
 WAIT = "Wait,"

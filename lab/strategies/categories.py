@@ -17,6 +17,8 @@ class Category:
     cost: str  # what it costs
     helps: str  # when it helps
     order: int = 1000  # place on the Learn page (lowest first; ties: strategy order)
+    how: str = ""  # how it works, in more detail (Learn's "How it works")
+    finding: str | None = None  # an entry of data/findings.json Learn adds to `how`
 
 
 THINK = Category(
@@ -47,6 +49,13 @@ CONFIDENCE = Category(
     "When low confidence marks wrong chains; a little model's confidence is a noisy "
     "signal.",
     order=30,
+    how=(
+        "A token's confidence is the negative mean log-probability of its 5 most likely "
+        "alternatives (high when the model is sure); a chain's is the lowest mean over a "
+        "sliding window of `window` tokens, its most hesitant stretch. The `warmup` chains set "
+        "the threshold (a percentile of theirs); a later chain whose running window falls "
+        "below it is stopped and does not vote; the others vote weighted by their confidence. "
+        "`early_stop=false` on the same seeds measures what stopping saved."),
 )
 VERIFY = Category(
     "Generate, then verify",
@@ -56,6 +65,14 @@ VERIFY = Category(
     "When the verifier is better than chance: a programmatic check (Game of 24) is "
     "exact; a small model judging itself is weak.",
     order=40,
+    how=(
+        "Scorers: `mean-logprob`, `lowest-window` (the worst stretch of a chain), "
+        "`self-certainty`, `heuristic` (answer format, a number, brevity), `programmatic` (the "
+        "task's own checker: Game-of-24 validity, "
+        "recomputing the arithmetic a chain states; never the gold answer), `self-verify` (the "
+        "model's P(yes) that a solution is right) and `judge` (a second model, from the "
+        "command line). A verifier can pick a right answer that only a minority of chains "
+        "reached, which a vote cannot."),
 )
 REVISE = Category(
     "Revise",
@@ -74,6 +91,18 @@ SEARCH = Category(
     "reused.",
     "When intermediate steps can be judged, as in puzzles like Game of 24.",
     order=60,
+    how=(
+        "A *step* ends at a blank line. **Beam search** (`beam-search`) keeps the `width` best "
+        "partial solutions; from each it samples `branch` next steps, scores every extended "
+        "path, and keeps the best `width` again, for at most `depth` steps. **Tree search** "
+        "(`tree-search`) grows one tree instead: MCTS picks the node to expand by UCT (its "
+        "mean value plus an exploration bonus `exploration` × √(ln parent visits / visits)), "
+        "samples `branch` children, values them with a scorer on the partial path or with a "
+        "rollout to the end, and backs the value up to the root; best-first always expands the "
+        "highest-valued open node. The Playground draws the tree: click a node for its step "
+        "and scores. A search is only as good as its scorer: the programmatic Game-of-24 check "
+        "judges finished expressions exactly, a model's own log-probability judges style more "
+        "than truth."),
 )
 RECURSE = Category(
     "Recurse over a long context",
@@ -85,4 +114,11 @@ RECURSE = Category(
     "Long inputs where the answer sits in a few places; a small model often fails to "
     "drive the REPL.",
     order=70,
+    how=(
+        "The context (an order log far longer than the model's window, the `longctx` set) "
+        "never enters the prompt. The model sees its length and a preview, and writes Python "
+        "in a REPL that holds it as a variable: it slices, filters and counts, calls "
+        "`llm(prompt)` on pieces it wants read, and ends with `final(value)`. The Playground "
+        "shows each turn: the code, its output, and the nested calls."),
+    finding="recursive",
 )

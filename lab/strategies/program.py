@@ -55,6 +55,12 @@ PROGRAM = Category(
     "locked-down process (a fraction of a second each).",
     "Arithmetic and word problems a coder model can turn into code: the interpreter does the "
     "arithmetic the model gets wrong in prose. A program that fails does not vote.",
+    how=(
+        "Each chain is a program, not prose: the lab runs it in the same sandbox as the "
+        "recursive strategy (no network, limited memory and time) and reads what it prints. "
+        "Programs that fail (syntax error, exception, timeout, nothing printed) say why in "
+        "their panel and do not vote. It is self-consistency over executions: the model "
+        "decides *what* to compute, the interpreter does the arithmetic."),
 )
 
 OPEN_BLOCK = "```python\n"  # every program continues this opened block...

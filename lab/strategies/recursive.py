@@ -59,7 +59,8 @@ class Recursive(Strategy):
     category = categories.RECURSE
     order = 100
     views = (TraceView.CONVERSATION, TraceView.CHAINS)  # the first: recursive_view.py
-    demo = Demo({}, problem_set="longctx-easy")  # its first problem: solved in one turn (docs/results.md)
+    # its first problem: solved in one turn (docs/results.md)
+    demo = Demo({}, problem_set="longctx-easy")
     summary = "Reads a long context by writing code in a sandboxed REPL that calls the model."
     params = (
         Param("max_depth", "int", 1, "REPL levels: 1 = llm() is a plain model call; more = "
