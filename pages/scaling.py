@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from lab.evaluation import scaling_figure, summarize
+from lab.evaluation.noise import RERUN_COLUMNS, rerun_cells, seed_reruns
 from lab.evaluation.paired import (
     PAIRED_COLUMNS,
     against_baseline,
@@ -187,7 +188,21 @@ def figure(ledger: Ledger) -> None:
     st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
     experiment_button(rows, " + ".join(shown), "sc.report")
     paired_table(rows)
+    rerun_table(rows)
     point_runs(ledger, rows, clicked_row(event, len(rows)))
+
+
+def rerun_table(rows: list[Row]) -> None:
+    """The noise floor: configurations of the experiment run with several seeds."""
+    found = seed_reruns(rows)
+    if not found:
+        return
+    st.markdown("##### The same configuration rerun: the noise floor")
+    st.dataframe([dict(zip(RERUN_COLUMNS, cells, strict=True)) for cells in rerun_cells(found)],
+                 hide_index=True)
+    st.caption("Each configuration run again with other seeds on the same problems (`lab eval "
+               "--repeat K`): a difference between strategies inside its range is not one "
+               "these problems show.")
 
 
 def paired_table(rows: list[Row]) -> None:

@@ -31,6 +31,7 @@ from lab.tasks.datasets import set_help
 if TYPE_CHECKING:
     from lab.engine.base import Engine
     from lab.evaluation import Cell, Row, StrategySpec, SweepProgress, SweepResult, SweepSpec
+    from lab.evaluation.figure import XAxis
     from lab.evaluation.paired import PairedDifference
     from lab.store.ledger import Ledger
     from lab.tasks.problem import Problem
@@ -73,22 +74,32 @@ EXIT_INTERRUPTED = 130
 @click.option("--baseline", default=None, metavar="NAME[:K=V,...]",
               help="Compare every row with this strategy's on the problems both ran: the "
                    "paired difference with its 95% interval, and who alone was right.")
+@click.option("--repeat", type=click.IntRange(2, 20), default=None, metavar="K",
+              help="Run every configuration K times, with seeds SEED..SEED+K-1 (--seed, "
+                   "default 0), and print how far accuracy moves between the reruns: the "
+                   "noise floor a difference must clear.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 def evaluate(set_spec: str, limit: int | None, span: str | None, seed: int | None,
              strategies: tuple[str, ...],
              param_items: tuple[str, ...], sweep_items: tuple[str, ...], budget: int | None,
              model: str | None, engine_url: tuple[str, ...], concurrency: int | None,
              experiment: str | None, reuse_samples: bool, baseline: str | None,
-             as_json: bool) -> None:
+             repeat: int | None, as_json: bool) -> None:
     """Run every (problem, strategy, swept value) cell, store each run in one experiment,
     and print accuracy against compute. Running it again skips the stored cells."""
     from lab.evaluation import build_cells, summarize
     from lab.evaluation.sweep import SweepSpec
 
     wanted = _guard(lambda: _strategy_spec(baseline)) if baseline else None
+    sweeps = _guard(lambda: _sweeps(sweep_items))
+    if repeat is not None:
+        if "seed" in sweeps or "seed" in parse_assignments(param_items):
+            fail("--repeat sweeps the seed itself (from --seed): leave out seed=...")
+        sweeps["seed"] = [str((seed or 0) + i) for i in range(repeat)]
+        seed = None
     spec = _guard(lambda: SweepSpec(
         strategies=[_strategy_spec(s) for s in strategies],
-        sweeps=_sweeps(sweep_items), params=parse_assignments(param_items),
+        sweeps=sweeps, params=parse_assignments(param_items),
         budget=budget, seed=seed, reuse_samples=reuse_samples))
     problems = _problems(set_spec, limit, span)
     cells = _guard(lambda: build_cells(spec, problems))
@@ -136,7 +147,7 @@ def plot(experiment: str, out: Path | None, title: str | None, x_axis: str) -> N
     if not rows:
         fail(f"experiment {experiment!r} has no complete runs yet")
     out = out or Path(f"{_safe_name(experiment)}.html")
-    x = "decoded" if x_axis == "decoded" else "generated"
+    x: XAxis = "decoded" if x_axis == "decoded" else "generated"
     try:
         if out.suffix.lower() == ".html":  # the curve and the table, self-contained
             from lab.evaluation.handout import experiment_report
@@ -351,6 +362,7 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
     from dataclasses import asdict
 
     from lab.evaluation import table_text
+    from lab.evaluation.noise import rerun_text, seed_reruns
     from lab.evaluation.paired import describe_row
 
     if as_json:
@@ -362,6 +374,8 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
             "interrupted": bool(result and result.interrupted),
             "wall_s": round(wall_s, 1),
             "rows": [r.to_dict() for r in rows],
+            "reruns": [{**asdict(r), "mean": r.mean, "sd": r.sd, "range": r.range}
+                       for r in seed_reruns(rows)],
         }
         if paired is not None:
             base, pairs = paired
@@ -374,6 +388,8 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
     click.echo(table_text(rows) if rows else "no complete runs yet")
     if paired is not None:
         click.echo("\n" + _paired_text(*paired))
+    if found := seed_reruns(rows):
+        click.echo("\n" + rerun_text(found))
     ran = f"{len(result.run_ids)} run(s) made" if result else "nothing left to run"
     failed = f", {result.failed} failed" if result and result.failed else ""
     console.print(f"experiment {experiment} in {location}: {ran}{failed} in "
