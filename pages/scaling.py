@@ -15,13 +15,14 @@ from lab.evaluation.paired import (
     default_baseline,
     paired_cells,
 )
-from lab.evaluation.report import Row, table_cells
+from lab.evaluation.report import Row, problems_named, table_cells
 from lab.evaluation.sweep import BUDGET
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.strategies.params import CHAIN_TOKENS, ParamError
 from lab.strategies.registry import list_strategies
 from lab.tasks.problem import Problem
+from lab.tasks.slices import SPAN_HELP, parse_span, take_span
 from lab.ui import scaling, state
 from lab.ui.controls import default
 from lab.ui.entry import ensure_entrypoint
@@ -70,6 +71,11 @@ def setup() -> Settings | None:
         default("sc.set", sets[0] if sets else "")
         spec = st.selectbox("Problem set", sets, key="sc.set", accept_new_options=True,
                             help="A built-in set, or type KIND:PATH (e.g. gsm8k:/data/test.jsonl)")
+        default("sc.span", "")
+        span_text = st.text_input("Slice", key="sc.span", placeholder="all",
+                                  help=f"Draw the sample from these problems only: {SPAN_HELP}; "
+                                       "empty: the whole set. Choose settings on one slice, "
+                                       "report on another.")
         default("sc.count", 4)
         count = st.number_input("Problems in the sample", 1, 500, key="sc.count")
         default("sc.seed", 0)
@@ -91,7 +97,10 @@ def setup() -> Settings | None:
                                    help="Runs are stored under this name; running the same "
                                         "experiment again resumes it.")
     try:
-        problems = scaling.sample(load_problems(spec or "", limit=None), int(count), int(seed))
+        pool = load_problems(spec or "", limit=None)
+        if span_text.strip():
+            pool = take_span(pool, parse_span(span_text))
+        problems = scaling.sample(pool, int(count), int(seed))
         ladder = parse_ladder(ladder_text)
     except (ProblemSetError, ValueError) as exc:
         st.error(str(exc))
@@ -186,6 +195,7 @@ def figure(ledger: Ledger) -> None:
                "of the largest n. Click a point to open the runs behind it.")
     header, body = table_cells(rows)
     st.dataframe([dict(zip(header, cells, strict=True)) for cells in body], hide_index=True)
+    st.caption("Ran on " + "; ".join(problems_named(rows)) + ".")
     experiment_button(rows, " + ".join(shown), "sc.report")
     paired_table(rows)
     rerun_table(rows)

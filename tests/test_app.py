@@ -177,8 +177,25 @@ def test_history_lists_reopens_exports_and_deletes(scripted: ScriptedEngine):
     assert Ledger(config.database_url()).list_runs() == []
 
 
+def test_a_dataset_file_offers_a_slice_of_its_problems(scripted: ScriptedEngine,
+                                                         tmp_path: Path):
+    data = tmp_path / "many.jsonl"
+    data.write_text("".join(f'{{"question": "What is {i} + 1?", "answer": "{i + 1}"}}\n'
+                            for i in range(1, 9)))
+    at = open_app()
+    at.radio(key="pg.source").set_value("Dataset file").run()
+    at.text_input(key="pg.file").set_value(str(data)).run()
+    at.text_input(key="pg.span").set_value("5-7").run()
+    [picker] = [s for s in at.selectbox if s.label == "Problem"]
+    assert [option.split(" ")[0] for option in picker.options] == ["#5", "#6", "#7"]
+    assert "What is 5 + 1?" in texts(at.markdown)
+    at.text_input(key="pg.span").set_value("7-5").run()
+    assert any("a slice is FROM-TO" in e for e in texts(at.error))
+
+
 def test_scaling_sweeps_in_the_background_and_draws_accuracy(scripted: ScriptedEngine):
     at = open_app("scaling")
+    at.text_input(key="sc.span").set_value("3-10")
     at.number_input(key="sc.count").set_value(2)
     at.text_input(key="sc.ladder").set_value("1, 2")
     at.text_input(key="sc.experiment").set_value("sweep-test").run()
@@ -191,6 +208,10 @@ def test_scaling_sweeps_in_the_background_and_draws_accuracy(scripted: ScriptedE
     assert len(at.get("plotly_chart")) == 1
     table = next(d.value for d in at.dataframe if "accuracy [95% CI]" in d.value.columns)
     assert {"cot", "self-consistency"} == set(table["strategy"])
+    [ran] = [c for c in texts(at.caption) if c.startswith("Ran on problems ")]
+    assert "of arith (2)" in ran  # the sample, drawn from problems 3-10, named by position
+    positions = ran.removeprefix("Ran on problems ").split(" of ")[0].replace("-", ", ")
+    assert all(3 <= int(n) <= 10 for n in positions.split(", "))
     paired = next(d.value for d in at.dataframe if "minus baseline [95% CI]" in d.value.columns)
     assert list(paired["strategy"]) == ["self-consistency"] * 2  # against greedy cot
     assert "generated tokens" in at.get("plotly_chart")[0].proto.spec

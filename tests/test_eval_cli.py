@@ -118,4 +118,4 @@ def test_range_runs_a_slice_of_the_set(engine: ScriptedEngine):
     assert sorted(row["outcomes"]) == ["arith-0003", "arith-0004", "arith-0005"]
     for bad in ("5-3", "0-2", "seven"):
         code, _, err = lab("eval", "--set", "arith", "--range", bad, "-s", "cot")
-        assert code != 0 and "--range takes FROM-TO" in err
+        assert code != 0 and "--range: a slice is FROM-TO" in err

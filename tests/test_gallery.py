@@ -152,6 +152,7 @@ def test_lab_gallery_export_and_import_commands(tmp_path: Path, monkeypatch: pyt
     exported = runner.invoke(main, ["gallery", "export", "sweep-b", "--out", str(out)])
     assert exported.exit_code == 0, exported.output
     assert "wrote 2 runs of 1 experiments" in exported.output
+    assert "sweep-b: 1 problem of arith" in exported.output  # which problems, in the header
     monkeypatch.setenv("LAB_DATABASE_URL", f"sqlite:///{tmp_path / 'target.db'}")
     imported = runner.invoke(main, ["gallery", "import", str(out)])
     assert imported.exit_code == 0, imported.output

@@ -197,14 +197,12 @@ def _problems(set_spec: str, limit: int | None, span: str | None = None) -> list
 
 def _span(text: str) -> tuple[int, int]:
     """FROM-TO, counted from 1 and both included."""
-    start, sep, end = text.partition("-")
+    from lab.tasks.slices import SliceError, parse_span
+
     try:
-        first, last = int(start), int(end)
-    except ValueError:
-        first = last = 0
-    if not sep or first < 1 or last < first:
-        fail(f"--range takes FROM-TO with 1 <= FROM <= TO, e.g. 101-400 (got {text!r})")
-    return first, last
+        return parse_span(text)
+    except SliceError as exc:
+        fail(f"--range: {exc}")
 
 
 def _model_name(model: str | None) -> str:
@@ -364,6 +362,7 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
     from lab.evaluation import table_text
     from lab.evaluation.noise import rerun_text, seed_reruns
     from lab.evaluation.paired import describe_row
+    from lab.evaluation.report import problems_named
 
     if as_json:
         data = {
@@ -374,6 +373,7 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
             "interrupted": bool(result and result.interrupted),
             "wall_s": round(wall_s, 1),
             "rows": [r.to_dict() for r in rows],
+            "problems": problems_named(rows),
             "reruns": [{**asdict(r), "mean": r.mean, "sd": r.sd, "range": r.range}
                        for r in seed_reruns(rows)],
         }
@@ -386,6 +386,8 @@ def _report(rows: list[Row], result: SweepResult | None, experiment: str, locati
         print_json(data)
         return
     click.echo(table_text(rows) if rows else "no complete runs yet")
+    for line in problems_named(rows):
+        click.echo(f"ran on {line}")
     if paired is not None:
         click.echo("\n" + _paired_text(*paired))
     if found := seed_reruns(rows):

@@ -11,7 +11,7 @@ import click
 from lab import config
 from lab.commands.common import fail
 from lab.store import Ledger, LedgerError
-from lab.store.gallery import GalleryError, export_gallery, import_gallery
+from lab.store.gallery import GalleryError, export_gallery, gallery_header, import_gallery
 
 
 @click.group()
@@ -39,6 +39,7 @@ def import_command(file: Path | None, force: bool) -> None:
         return
     click.echo(f"imported {result.runs} runs of {len(result.experiments)} experiments "
                f"({', '.join(result.experiments)}) into {location} in {result.seconds:.1f} s")
+    _print_problems(path)
     for name in result.skipped:
         click.echo(f"skipped {name}: the ledger has an experiment of yours with that name",
                    err=True)
@@ -61,3 +62,10 @@ def export_command(experiments: tuple[str, ...], out: Path | None, note: str) ->
     size = path.stat().st_size
     click.echo(f"wrote {count} runs of {len(experiments)} experiments to {path} "
                f"({size / 1e6:.1f} MB)")
+    _print_problems(path)
+
+
+def _print_problems(path: Path) -> None:
+    """Which problems each experiment of the gallery ran (its header says)."""
+    for name, lines in (gallery_header(path).get("problems") or {}).items():
+        click.echo(f"{name}: {'; '.join(lines)}")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from lab.evaluation.report import Row, table_cells
+from lab.evaluation.report import Row, problems_named, table_cells
 from lab.store.ledger import Ledger
 from lab.tasks.problem import Problem
 from lab.trace import Trace
@@ -85,10 +85,8 @@ def experiment_report(rows: Sequence[Row], title: str, x: XAxis = "generated",
              "pass@k (an oracle that knows the answer)."
              + (" * rows are derived from the chains of the largest n (sample reuse)."
                 if any(r.derived for r in rows) else ""))
-    problems = max((r.problems for r in rows), default=0)
     models = ", ".join(sorted({r.model for r in rows}))
-    sets = ", ".join(sorted({r.problem_set for r in rows}))
-    parts = [f'<p class="muted">{_plural(problems, "problem")} of {html.escape(sets)} · '
+    parts = [f'<p class="muted">Ran on {html.escape("; ".join(problems_named(rows)))} · '
              f"model {html.escape(models)}</p>",
              "<h2>Accuracy against compute</h2>", figure_html(figure),
              f'<p class="muted">{notes}</p>', "<h2>Scaling table</h2>", html_table(header, body),

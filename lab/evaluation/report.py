@@ -179,9 +179,9 @@ def _mean(values: Iterable[float]) -> float:
 def _derived_rows(ledger: Ledger, key: ConfigKey, runs: list[RunSummary],
                   label: dict[str, Any], extra: Sequence[int]) -> list[Row]:
     traces = [ledger.load_trace(r.id) for r in runs]
-    ladder = {int(k) for t in traces for k in (t.meta.get("eval") or {}).get("ladder", ())}
+    stored = {int(k) for t in traces for k in (t.meta.get("eval") or {}).get("ladder", ())}
     n = int(runs[0].params.get("n", 0))
-    ladder = sorted(k for k in ladder | {int(k) for k in extra} if 0 < k <= n)
+    ladder = sorted(k for k in stored | {int(k) for k in extra} if 0 < k <= n)
     if not ladder:
         return []
     graded = [(t, chains_of(t)) for t in traces if t.problem.gold is not None]
@@ -245,6 +245,17 @@ def table_cells(rows: Sequence[Row]) -> tuple[list[str], list[list[str]]]:
         body.append(([r.problem_set] if many_sets else []) + ([r.model] if many_models else [])
                     + cells)
     return header, body
+
+
+def problems_named(rows: Sequence[Row]) -> list[str]:
+    """Which problems the rows ran, one line per problem set: 'problems 1-50 of
+    gsm8k_train.jsonl (50)'."""
+    from lab.tasks.slices import name_problems
+
+    by_set: dict[str, set[str]] = {}
+    for row in rows:
+        by_set.setdefault(row.problem_set, set()).update(row.outcomes)
+    return [name_problems(source, ids) for source, ids in sorted(by_set.items()) if ids]
 
 
 def table_text(rows: Sequence[Row]) -> str:

@@ -28,6 +28,7 @@ from typing import Any
 from lab import __version__
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger, StoredRun
+from lab.store.queries import RunSummary
 from lab.store.tokens import PackedTokens, pack_tokens, unpack_tokens
 from lab.trace import Node, Trace, TraceStatus
 
@@ -62,7 +63,8 @@ def export_gallery(ledger: Ledger, experiments: Sequence[str], out: Path,
     runs = [run for name in experiments for run in ledger.list_runs(experiment=name)[::-1]
             if run.status != TraceStatus.RUNNING]
     header = {"format": FORMAT, "version": VERSION, "lab_version": __version__,
-              "experiments": list(experiments), "runs": len(runs), "note": note}
+              "experiments": list(experiments), "runs": len(runs), "note": note,
+              "problems": problems_of(runs)}
     out.parent.mkdir(parents=True, exist_ok=True)
     # mtime=0: the same runs make the same bytes, so the file's digest names its content
     with open(out, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
@@ -74,6 +76,19 @@ def export_gallery(ledger: Ledger, experiments: Sequence[str], out: Path,
                                 summary.lab_version)
             stream.write(_line(run_record(record)))
     return len(runs)
+
+
+def problems_of(runs: Sequence[RunSummary]) -> dict[str, list[str]]:
+    """Which problems each experiment ran, in words ('problems 1-50 of gsm8k_train.jsonl
+    (50)'): what the gallery says about its slices."""
+    from lab.tasks.slices import name_problems
+
+    sets: dict[str, dict[str, set[str]]] = {}
+    for run in runs:
+        ids = sets.setdefault(run.experiment or "", {}).setdefault(run.problem_set, set())
+        ids.add(run.problem_id)
+    return {name: [name_problems(source, ids) for source, ids in sorted(by_set.items())]
+            for name, by_set in sets.items()}
 
 
 def run_record(run: StoredRun) -> dict[str, Any]:

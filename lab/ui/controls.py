@@ -17,7 +17,9 @@ from lab.strategies.registry import get_strategy, list_strategies
 from lab.tasks.datasets import FILE_KINDS
 from lab.tasks.kinds import kind_names
 from lab.tasks.problem import AnswerKind, Problem, parse_kind
+from lab.tasks.slices import SPAN_HELP, SliceError, parse_span, take_span
 from lab.ui.problems import (
+    SET_SIZE,
     ProblemSetError,
     builtin_sets,
     describe,
@@ -83,8 +85,20 @@ def _file_problem(prefix: str) -> Problem | None:
         st.caption("Give the path of a problem file on this machine.")
         return None
     spec = file_spec(path.strip())
-    problems = _load_or_error(spec)
-    return _pick(problems, f"{prefix}.problem.file.{spec}") if problems else None
+    default(f"{prefix}.span", f"1-{SET_SIZE}")
+    span_text = st.text_input("Problems", key=f"{prefix}.span",
+                              help=f"Which problems of the file to offer: {SPAN_HELP}.")
+    try:
+        span = parse_span(span_text)
+    except SliceError as exc:
+        st.error(str(exc))
+        return None
+    problems = _load_or_error(spec, limit=span[1])
+    problems = take_span(problems, span)
+    if not problems:
+        st.warning(f"{spec} has no problems in {span_text}.")
+        return None
+    return _pick(problems, f"{prefix}.problem.file.{spec}.{span_text}", first=span[0])
 
 
 def file_spec(path: str) -> str:
@@ -113,9 +127,9 @@ def _own_problem(prefix: str) -> Problem | None:
                    kind=parse_kind(kind), source="custom")
 
 
-def _load_or_error(spec: str) -> list[Problem]:
+def _load_or_error(spec: str, limit: int | None = SET_SIZE) -> list[Problem]:
     try:
-        problems = load_problems(spec)
+        problems = load_problems(spec, limit)
     except ProblemSetError as exc:
         st.error(str(exc))
         return []
@@ -124,10 +138,12 @@ def _load_or_error(spec: str) -> list[Problem]:
     return problems
 
 
-def _pick(problems: list[Problem], key: str) -> Problem:
+def _pick(problems: list[Problem], key: str, first: int | None = None) -> Problem:
+    """A problem of the list; `first`: the file position of its first one, shown."""
     default(key, 0)
     index = st.selectbox("Problem", range(len(problems)), key=key,
-                         format_func=lambda i: describe(problems[i], 70))
+                         format_func=lambda i: (f"#{first + i} " if first else "")
+                         + describe(problems[i], 70))
     return problems[index]
 
 
