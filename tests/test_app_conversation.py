@@ -5,9 +5,9 @@ from __future__ import annotations
 from streamlit.testing.v1 import AppTest
 
 from lab.engine.scripted import ScriptedEngine
+from lab.strategies.recursive_view import ConversationView
 from lab.strategies.registry import run_strategy
 from lab.tasks.datasets import load_set
-from lab.strategies.recursive_view import ConversationView
 
 
 def _draw(trace_json: str) -> None:

@@ -12,7 +12,7 @@ LAB = Path(__file__).resolve().parent.parent / "lab"
 LAYERS = [
     ("lab.config", "lab.plugins"),
     ("lab.tasks", "lab.engine", "lab.models", "lab.pull", "lab.sandbox"),
-    ("lab.trace", "lab.prompts", "lab.divergence", "lab.trace_html"),
+    ("lab.trace", "lab.prompts", "lab.divergence", "lab.trace_html", "lab.grades", "lab.views"),
     ("lab.scorers",),
     ("lab.strategies",),
     ("lab.store",),

@@ -15,8 +15,8 @@ from lab.engine.scripted import ScriptedEngine
 from lab.evaluation.handout import runs_report
 from lab.plugins import PLUGINS_ENV
 from lab.strategies import registry
+from lab.strategies.registry import views_of
 from lab.tasks.problem import Problem
-from lab.views.registry import views_of
 
 PLUGIN = '''
 """`tally-of-n`: sample N chains and answer with the most common answer, drawn as a tally."""

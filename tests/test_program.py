@@ -16,10 +16,9 @@ from lab.engine.scripted import ScriptedEngine
 from lab.execution import RunRequest, execute
 from lab.store.ledger import Ledger
 from lab.strategies.program import PROGRAM, printed_answer
-from lab.strategies.registry import get_strategy, list_strategies, run_strategy
+from lab.strategies.registry import get_strategy, list_strategies, run_strategy, views_of
 from lab.tasks.datasets import load_set
 from lab.trace import EventKind, NodeKind, NodeStatus, TraceStatus, TraceView
-from lab.views.registry import views_of
 
 FAILING = {
     "syntax": "print(6 *\n```",

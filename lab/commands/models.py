@@ -100,5 +100,5 @@ def info(path: Path, as_json: bool) -> None:
         return
     for key, value in summary.items():
         if key == "parameters":
-            value = f"{value / 1e6:,.1f} M"
+            value = f"{meta.parameters / 1e6:,.1f} M"
         console.print(f"{key:>15}: {value}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -125,7 +126,7 @@ def delete_runs(run_ids: tuple[int, ...]) -> None:
     """Delete runs (with their traces) by id."""
     with _open_ledger() as ledger:
         for run_id in run_ids:
-            _guard(lambda run_id=run_id: ledger.delete_run(run_id))
+            _guard(partial(ledger.delete_run, run_id))
             click.echo(f"deleted run {run_id}")
 
 

@@ -96,10 +96,10 @@ def _check_engine(engine: Any, strategy: str, params: dict[str, Any], budget: in
 
 def _problem(text: str | None, kind: str, gold: str | None, set_spec: str | None,
              index: int) -> Problem:
-    if (text is None) == (set_spec is None):
-        fail("give either --problem TEXT or --set SET --index I")
-    if text is not None:
+    if text is not None and set_spec is None:
         return Problem(id="custom", question=text, gold=gold, kind=parse_kind(kind))
+    if text is not None or set_spec is None:  # both given, or neither
+        fail("give either --problem TEXT or --set SET --index I")
     from lab.tasks.datasets import load_set
 
     try:

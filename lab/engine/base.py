@@ -11,7 +11,8 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, TypedDict
+from types import TracebackType
+from typing import Any, Protocol, TypedDict
 
 
 class ChatMessage(TypedDict):
@@ -171,6 +172,22 @@ def merged_generations(parts: Sequence[Generation]) -> Generation:
     )
 
 
+class EngineLock(Protocol):
+    """What serialises an engine's requests: a threading.Lock, or lab.engine.turn.TurnLock
+    (which also takes this process's turn on the machine)."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def locked(self) -> bool: ...
+
+    def __enter__(self) -> bool: ...
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None: ...
+
+
 class Engine(ABC):
     """One loaded model. Implementations serialise requests: concurrent callers queue."""
 
@@ -183,7 +200,7 @@ class Engine(ABC):
     lacks: frozenset[str] = frozenset()
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock: EngineLock = threading.Lock()
         self._cancel_current = threading.Event()
         self._reads = threading.local()
 

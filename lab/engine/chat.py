@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import llama_cpp as ll
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 from lab.engine.base import ChatMessage
 
@@ -38,7 +40,9 @@ class ChatFormat:
             return plain_layout(messages)
         formatter = Jinja2ChatFormatter(self.template, self.eos_text, self.bos_text,
                                         add_generation_prompt=True)
-        return formatter(messages=messages).prompt
+        # The formatter hands the dicts to the template as they are: role and content strings
+        # are all it reads, whatever role llama_cpp's request types would allow.
+        return formatter(messages=cast(list[ChatCompletionRequestMessage], messages)).prompt
 
 
 def plain_layout(messages: list[ChatMessage]) -> str:

@@ -62,9 +62,9 @@ class SequenceCache:
             ll.llama_memory_seq_cp(self._mem, src, offset + i, -1, -1)
             ll.llama_memory_seq_rm(self._mem, src, -1, -1)
         moved = {src: offset + i for i, src in enumerate(old_ids)}
-        for k, (src, length) in enumerate(reuse):
-            if src is not None and length > 0:
-                ll.llama_memory_seq_cp(self._mem, moved[src], k, 0, length)
+        for k, (source, length) in enumerate(reuse):
+            if source is not None and length > 0:
+                ll.llama_memory_seq_cp(self._mem, moved[source], k, 0, length)
         for tmp in moved.values():
             ll.llama_memory_seq_rm(self._mem, tmp, -1, -1)
         starts = [length for _, length in reuse]

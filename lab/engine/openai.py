@@ -290,7 +290,7 @@ class OpenAICompatibleEngine(Engine):
         text = choice.get("text")
         if text is None:
             text = (choice.get("message") or {}).get("content") or ""
-        reason = {"stop": "stop", "length": "length"}.get(choice.get("finish_reason"), "stop")
+        reason = "length" if choice.get("finish_reason") == "length" else "stop"
         return Completion(index=index, text=text, tokens=_tokens(choice.get("logprobs")),
                           finish_reason=reason, seed=seed, prefix=prefix)
 

@@ -178,7 +178,8 @@ def choose_sweep(ledger: Ledger, model: str, problem: Problem, experiment: str |
         return experiment
     sweeps = find_sweeps(ledger, model, probe_n)
     same_set = [name for name, problem_set in sweeps if problem_set == problem.source]
-    return (same_set or [name for name, _ in sweeps] or [None])[0]
+    usable = same_set or [name for name, _ in sweeps]
+    return usable[0] if usable else None
 
 
 def load_sweep(ledger: Ledger, experiment: str, model: str,

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from lab.evaluation.report import Row, problems_named, table_cells
 from lab.store.ledger import Ledger
+from lab.strategies.registry import views_of
 from lab.tasks.problem import Problem
 from lab.trace import Trace
 from lab.views.base import REPORT
 from lab.views.html import blocks_html, figure_html, html_table
-from lab.views.registry import views_of
 
 if TYPE_CHECKING:
     from plotly.graph_objects import Figure

@@ -83,7 +83,8 @@ class CappedOutput:
     """A stdout that keeps the first `cap` characters and counts the rest."""
 
     def __init__(self, cap: int) -> None:
-        self.cap, self.parts, self.size, self.dropped = cap, [], 0, 0
+        self.cap, self.size, self.dropped = cap, 0, 0
+        self.parts: list[str] = []
 
     def write(self, text: Any) -> int:
         text = str(text)
@@ -154,7 +155,7 @@ class Repl:
         filename = f"<turn {self.turn}>"
         output = CappedOutput(self.output_chars)
         error = None
-        sys.stdout = sys.stderr = output  # type: ignore[assignment]
+        sys.stdout = sys.stderr = output
         try:
             body, last = compile_turn(code, filename)
             self._arm(timeout_s)
@@ -196,8 +197,9 @@ def compile_turn(code: str, filename: str) -> tuple[Any, Any]:
     linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
     tree = ast.parse(code, filename)
     last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr):
-        last = compile(ast.Expression(tree.body.pop().value), filename, "eval")
+    if tree.body and isinstance(final := tree.body[-1], ast.Expr):
+        tree.body.pop()
+        last = compile(ast.Expression(final.value), filename, "eval")
     return compile(tree, filename, "exec"), last
 
 

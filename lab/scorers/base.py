@@ -3,6 +3,8 @@
 A scorer is one class in one module of lab.scorers (or of a LAB_PLUGINS module): its `name`,
 a one-line `summary`, which model it needs (none, the solving model, or a judge model), how
 it scores a candidate and how a score maps to [0, 1]. A verifier also accepts or rejects.
+What a scorer is handed is a `ScoringContext`: the protocol lab.scorers.scoring.Scoring
+implements (defined here so that this module needs nothing above it).
 The bottom of lab.scorers: it imports only the engine's types and the problem kinds' Verdict.
 """
 
@@ -11,14 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 from lab.engine.base import Engine, Prompt, Token
 from lab.tasks.kinds import Verdict
 from lab.tasks.problem import Problem
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 # Which model a scorer calls: the one solving the problem, or a second one that judges.
 ModelNeed = Literal["model", "judge"]
@@ -57,8 +56,37 @@ class Candidate:
     partial: bool = False  # an unfinished solution (a step of a search)
 
 
+class ScoringContext(Protocol):
+    """What a scorer is handed: the problem, the models, the window, model verdicts (cached)
+    and the other scorers by name. lab.scorers.scoring.Scoring is the implementation."""
+
+    @property
+    def problem(self) -> Problem: ...
+
+    @property
+    def engine(self) -> Engine | None: ...
+
+    @property
+    def judge(self) -> Engine | None: ...
+
+    @property
+    def window(self) -> int: ...
+
+    def engine_for(self, scorer: Scorer) -> Engine: ...
+
+    def ask_model(self, scorer: ModelVerifier, candidate: Candidate) -> float: ...
+
+    def score(self, name: str, candidate: Candidate) -> float: ...
+
+    def verify(self, name: str, candidate: Candidate, threshold: float = 0.5) -> Verdict: ...
+
+    def probability(self, name: str, candidate: Candidate) -> float: ...
+
+    def check(self, name: str) -> None: ...
+
+
 class Scorer(ABC):
-    """Scores a candidate solution of the problem a `Scoring` holds; higher is better."""
+    """Scores a candidate solution of the problem a `ScoringContext` holds; higher is better."""
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one line for help texts
@@ -67,7 +95,7 @@ class Scorer(ABC):
     order: ClassVar[int] = LAST_ORDER  # lists are in `order`, lowest first
 
     @abstractmethod
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         """The candidate's score (log-prob scorers are unbounded; verifiers are in [0, 1])."""
 
     def probability(self, value: float) -> float:
@@ -79,10 +107,11 @@ class Verifier(Scorer):
     """A scorer in [0, 1] that also accepts or rejects a candidate."""
 
     @abstractmethod
-    def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
+    def verify(self, candidate: Candidate, scoring: ScoringContext,
+               threshold: float = 0.5) -> Verdict:
         """Accept or reject the candidate, with its score and why."""
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return self.verify(candidate, scoring).score
 
 
@@ -104,10 +133,11 @@ class ModelVerifier(Verifier):
     def describe(self, value: float) -> str:
         """The score in words, for the verification node."""
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return scoring.ask_model(self, candidate)
 
-    def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
+    def verify(self, candidate: Candidate, scoring: ScoringContext,
+               threshold: float = 0.5) -> Verdict:
         value = self.score(candidate, scoring)
         return Verdict(value, value >= threshold, self.describe(value))
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lab.scorers.base import Candidate, Scorer
+from lab.scorers.base import Candidate, Scorer, ScoringContext
 from lab.scorers.measures import self_certainty
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 
 class SelfCertainty(Scorer):
@@ -17,7 +12,7 @@ class SelfCertainty(Scorer):
     order = 30
     reads = frozenset({"self_certainty"})
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return self_certainty(candidate.tokens)
 
     def probability(self, value: float) -> float:

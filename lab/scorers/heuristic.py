@@ -23,16 +23,12 @@ issue 26 asks (at most 4.5), so a formatted numeric answer ranks above a formatt
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
-from lab.scorers.base import Candidate, Scorer
+from lab.scorers.base import Candidate, Scorer, ScoringContext
 from lab.tasks.extraction import extract_answer
 from lab.tasks.kinds import kind_of
 from lab.tasks.normalize import parse_number
 from lab.tasks.problem import Problem
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 FORMAT_BONUS = 2.0
 NUMBER_BONUS = 1.0
@@ -49,7 +45,7 @@ class Heuristic(Scorer):
                "1.5*exp(-tokens/500) for brevity (reasoning-from-scratch ch. 5)")
     order = 35
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return heuristic_score(candidate, scoring.problem)
 
     def probability(self, value: float) -> float:

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lab.scorers.base import Candidate, Scorer
+from lab.scorers.base import Candidate, Scorer, ScoringContext
 from lab.scorers.measures import logprob_probability, mean_logprob
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 
 class MeanLogprob(Scorer):
@@ -16,7 +11,7 @@ class MeanLogprob(Scorer):
     summary = "mean log-prob of the chain's tokens"
     order = 10
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return mean_logprob(candidate.tokens)
 
     def probability(self, value: float) -> float:

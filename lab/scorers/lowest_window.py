@@ -3,13 +3,8 @@ one unsure stretch lowers it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lab.scorers.base import Candidate, Scorer
+from lab.scorers.base import Candidate, Scorer, ScoringContext
 from lab.scorers.measures import logprob_probability, lowest_window_logprob
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 
 class LowestWindow(Scorer):
@@ -17,7 +12,7 @@ class LowestWindow(Scorer):
     summary = "lowest sliding-window mean log-prob of the chain's tokens"
     order = 20
 
-    def score(self, candidate: Candidate, scoring: Scoring) -> float:
+    def score(self, candidate: Candidate, scoring: ScoringContext) -> float:
         return lowest_window_logprob(candidate.tokens, scoring.window)
 
     def probability(self, value: float) -> float:

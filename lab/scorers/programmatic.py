@@ -3,14 +3,9 @@ problems, recomputation of the stated arithmetic otherwise). It never reads the 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from lab.scorers.base import Candidate, Verifier
+from lab.scorers.base import Candidate, ScoringContext, Verifier
 from lab.tasks.kinds import Verdict, kind_of
 from lab.tasks.problem import Problem
-
-if TYPE_CHECKING:
-    from lab.scorers.scoring import Scoring
 
 
 class Programmatic(Verifier):
@@ -18,7 +13,8 @@ class Programmatic(Verifier):
     summary = "the problem kind's own checker: Game of 24 validity, arithmetic recomputation"
     order = 40
 
-    def verify(self, candidate: Candidate, scoring: Scoring, threshold: float = 0.5) -> Verdict:
+    def verify(self, candidate: Candidate, scoring: ScoringContext,
+               threshold: float = 0.5) -> Verdict:
         del threshold  # the checker decides by itself
         return programmatic_verdict(scoring.problem, candidate)
 

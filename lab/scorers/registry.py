@@ -14,7 +14,7 @@ PACKAGE = "lab.scorers"
 @cache
 def scorers() -> dict[str, Scorer]:
     """Every scorer by name, in `order` (ties in the order they were found)."""
-    return instances(PACKAGE, Scorer, "scorers")
+    return instances(PACKAGE, Scorer, "scorers")  # type: ignore[type-abstract]
 
 
 def get_scorer(name: str) -> Scorer:

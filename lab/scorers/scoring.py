@@ -1,4 +1,5 @@
-"""`Scoring`: the per-problem object strategies score and verify through (`RunContext.scoring`).
+"""`Scoring`: the per-problem object strategies score and verify through (`RunContext.scoring`),
+and the `ScoringContext` (lab.scorers.base) every scorer is handed.
 
 It looks scorers up by name in the registry, caches model verdicts, reports each model call's
 compute through `on_call` (prompt tokens read and decoded, as the engine reports them, and

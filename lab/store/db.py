@@ -63,12 +63,13 @@ def describe(exc: SQLAlchemyError, url: URL, busy_timeout_s: float) -> str:
 
 
 def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
-    memory = url.database in (None, "", ":memory:")
+    database = url.database
     options: dict[str, Any] = {}
-    if memory:  # one shared connection, or each connection would see its own empty database
+    if database in (None, "", ":memory:"):
+        # one shared connection, or each connection would see its own empty database
         options = {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
     else:
-        folder = Path(url.database).expanduser().parent
+        folder = Path(database).expanduser().parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

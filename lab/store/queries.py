@@ -47,7 +47,9 @@ class RunSummary:
         return data
 
 
-def summary_select() -> Select[Any]:
+def summary_select() -> Select[RunRow, str, str, str | None, str, str, bool]:
+    """A run with its problem's set, key and gold, its model's and experiment's names and
+    whether the experiment is shipped; the outer-joined three are None where there is none."""
     return (
         select(
             RunRow,
@@ -64,7 +66,7 @@ def summary_select() -> Select[Any]:
     )
 
 
-def summary_from_row(row: Row[Any]) -> RunSummary:
+def summary_from_row(row: Row[RunRow, str, str, str | None, str, str, bool]) -> RunSummary:
     run, problem_set, problem_key, gold, model, experiment, shipped = row
     return RunSummary(
         id=run.id,

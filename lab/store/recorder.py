@@ -11,21 +11,30 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from lab.store.errors import LedgerError, UnknownRun
 from lab.trace import EventKind, Node, Trace, TraceEvent
 
-if TYPE_CHECKING:
-    from lab.store.ledger import Ledger
-
 log = logging.getLogger(__name__)
+
+
+class RunWriter(Protocol):
+    """The writes a Recorder makes (lab.store.ledger.Ledger's), each raising LedgerError when
+    it fails and UnknownRun when the run is gone."""
+
+    def start_run(self, trace: Trace, experiment: str | None = None) -> int: ...
+
+    def update_run(self, run_id: int, trace: Trace, nodes: Sequence[Node] = ()) -> None: ...
+
+    def finish_run(self, run_id: int, trace: Trace) -> None: ...
 
 
 class Recorder:
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: RunWriter,
         run_id: int | None = None,
         trace: Trace | None = None,
         *,

@@ -91,7 +91,8 @@ class Recursive(Strategy):
         if answer is None:
             ctx.finish(None, reason)
             return
-        ctx.update(last, answer=answer)
+        if last is not None:
+            ctx.update(last, answer=answer)
         ctx.finish(answer, reason, last)
 
 

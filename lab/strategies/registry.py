@@ -15,13 +15,15 @@ from lab.strategies.categories import Category
 from lab.strategies.params import ParamError
 from lab.tasks.problem import Problem
 from lab.trace import EventCallback, Trace
+from lab.views.base import View
+from lab.views.registry import get_view, views
 
 STRATEGIES: dict[str, Strategy] = {}
 
 
 def refresh() -> dict[str, Strategy]:
     """Find the strategies again (after LAB_PLUGINS changed); the dict keeps its identity."""
-    found = instances("lab.strategies", Strategy, "strategies")
+    found = instances("lab.strategies", Strategy, "strategies")  # type: ignore[type-abstract]
     STRATEGIES.clear()
     STRATEGIES.update(found)
     return STRATEGIES
@@ -67,6 +69,17 @@ def run_strategy(
 ) -> Trace:
     """Run the named strategy; see Strategy.run."""
     return get_strategy(name).run(problem, engine, params, budget, on_event, cancel, judge)
+
+
+def views_of(trace: Trace) -> tuple[View, ...]:
+    """The views the trace's strategy asks for; for an unregistered one, those whose
+    `applies` says its nodes call for them (a view, not also its more special kind)."""
+    strategy = find_strategy(trace.strategy)
+    if strategy is not None:
+        return tuple(get_view(name) for name in strategy.views)
+    fitting = [view for view in views().values() if view.applies(trace)]
+    return tuple(view for view in fitting if not any(
+        type(other) is not type(view) and isinstance(other, type(view)) for other in fitting))
 
 
 refresh()

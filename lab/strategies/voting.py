@@ -42,7 +42,7 @@ def cut_note(chains: Sequence[Node], cut_vote: bool) -> str:
     return f"{left_out} {chains_word} cut at the token cap {verb} left out"
 
 
-def tally(chains: Sequence[Node], kind: AnswerKind,
+def tally(chains: Sequence[Node], kind: AnswerKind | str,
           weights: Sequence[float] | None = None, cut_vote: bool = False) -> list[VoteGroup]:
     """Groups of equivalent answers, heaviest first; chains without an answer, and chains cut
     at their token cap unless `cut_vote`, do not vote."""

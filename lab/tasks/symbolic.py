@@ -167,6 +167,7 @@ def serve() -> None:
 
     for line in sys.stdin:
         request = json.loads(line)
+        result: bool | None
         if request.get("ping"):
             result = True
         else:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import streamlit as st
 
 from lab.execution import ENGINE_NOTES
+from lab.strategies.registry import views_of
 from lab.tasks.problem import Problem
 from lab.trace import NodeKind, Trace, TraceStatus
 from lab.ui.blocks import draw_blocks
 from lab.views.base import Canvas
-from lab.views.registry import views_of
 
 __all__ = ["Canvas", "render_trace", "problem_box"]
 

@@ -5,6 +5,7 @@ subclasses `CandidatesView` and extends `why_parts`."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from lab.divergence import chain_correct
 from lab.grades import answer_grades, extra_grades
@@ -16,7 +17,7 @@ GRADE_MARK = {True: "✓", False: "✗", None: "—"}
 
 
 class CandidatesView(View):
-    name = TraceView.CANDIDATES
+    name: ClassVar[str] = TraceView.CANDIDATES
     summary = "Each candidate's scores, grade and the decision about it, with the reason."
     order = 20
 

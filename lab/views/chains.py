@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import html
 from collections.abc import Sequence
+from typing import ClassVar
 
 from lab.divergence import build_trie, divergent_chains
 from lab.grades import extra_grades
@@ -23,7 +24,7 @@ SHADING = ("Tokens are shaded red by how unlikely the model found them (hover fo
 
 
 class ChainsView(View):
-    name = TraceView.CHAINS
+    name: ClassVar[str] = TraceView.CHAINS
     summary = "One panel per chain, tokens shaded by probability, and where the chains part ways."
     order = 90
 

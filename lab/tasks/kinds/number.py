@@ -32,4 +32,4 @@ class NumberKind(ProblemKind):
         number = number_key(problem.gold) if problem.gold is not None else None
         if number is None:
             return None
-        return canonical_number(number.value + max(1, abs(number.value) * Fraction(1, 10)))
+        return canonical_number(number.value + max(Fraction(1), abs(number.value) / 10))
