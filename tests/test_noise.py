@@ -76,3 +76,22 @@ def test_repeat_refuses_a_seed_sweep_of_its_own(engine: ScriptedEngine):
     code, _, err = lab("eval", "--set", "arith", "--limit", "2", "-s", "cot", "--repeat", "2",
                        "--sweep", "seed=1,2")
     assert code != 0 and "--repeat sweeps the seed itself" in err
+
+
+def test_the_scaling_page_shows_the_noise_floor_of_an_experiment_with_reruns(
+        scripted: ScriptedEngine):
+    from test_app_support import open_app, texts
+
+    from lab import config
+    from lab.evaluation.sweep import StrategySpec, SweepSpec, build_cells, run_sweep
+    from lab.store.ledger import Ledger
+    from lab.tasks.datasets import load_set
+
+    spec = SweepSpec([StrategySpec("self-consistency")], sweeps={"seed": ["0", "1"]},
+                     params={"n": 2, "max_tokens": 16})
+    run_sweep(build_cells(spec, load_set("arith", limit=3)), scripted,
+              Ledger(config.database_url()), "noise-test")
+    at = open_app("scaling")
+    assert "##### The same configuration rerun: the noise floor" in texts(at.markdown)
+    table = next(d.value for d in at.dataframe if "problems that moved" in d.value.columns)
+    assert list(table["reruns"])[0] == "seed=0, seed=1"
