@@ -33,6 +33,8 @@ from lab.evaluation.resample import chains_of, pick_of
 from lab.store.convert import params_key
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
+from lab.strategies.params import ParamError
+from lab.strategies.registry import find_strategy
 from lab.trace import Node, Trace, TraceStatus, solutions
 
 ConfigKey = tuple[str, str, str, str, int | None]  # model, set, strategy, params, budget
@@ -99,7 +101,7 @@ def summarize(ledger: Ledger, experiment: str,
     for key, runs in configs.items():
         cut = cut_share([n for r in runs for n in solutions[r.id]])
         config_rows = [_measured_row(key, runs, labels[key])]
-        if pick_of(key[2]) is not None:
+        if pick_of(key[2]) is not None and _reusable(key, runs):
             extra = (ladders or {}).get(key[2], ())
             config_rows += _derived_rows(ledger, key, runs, labels[key], extra)
         for row in config_rows:
@@ -117,6 +119,19 @@ def cut_share(nodes: Sequence[Node]) -> float | None:
     """The share of the solutions among `nodes` that were cut at their token cap."""
     found = solutions(nodes)
     return sum(n.cut for n in found) / len(found) if found else None
+
+
+def _reusable(key: ConfigKey, runs: Sequence[RunSummary]) -> bool:
+    """Do these runs give a fair sample for every k <= n (not, e.g., a weighted vote or an
+    early stop)? A strategy no longer registered: as its stored ladders say."""
+    strategy = find_strategy(key[2])
+    if strategy is None:
+        return True
+    try:  # a run stored before a parameter existed gets its default
+        params = strategy.validate(dict(runs[0].params))
+    except (ParamError, KeyError, ValueError):
+        return True
+    return strategy.resamplable(params, key[4])
 
 
 def _configs(runs: Sequence[RunSummary]) -> dict[ConfigKey, list[RunSummary]]:

@@ -143,18 +143,24 @@ def _configs_of(strategy_spec: StrategySpec, spec: SweepSpec) -> list[Config]:
         base["seed"] = spec.seed
     base.update(strategy_spec.params)
     sweeps = {k: list(v) for k, v in spec.sweeps.items() if k in names or k == BUDGET}
-    ladder: tuple[int, ...] = ()
-    if spec.reuse_samples and "n" in sweeps and BUDGET not in sweeps:
-        ns = sorted({int(strategy.param("n").parse(v)) for v in sweeps["n"]})
-        top = strategy.validate({**base, "n": ns[-1]})
-        if strategy.resamplable(top, spec.budget):
-            ladder, sweeps["n"] = tuple(ns), [ns[-1]]
+    ns = sorted({int(strategy.param("n").parse(v)) for v in sweeps.get("n", [])})
+    reuse = spec.reuse_samples and bool(ns) and BUDGET not in sweeps
+    others = {k: v for k, v in sweeps.items() if not (reuse and k == "n")}
     configs = []
-    for values in itertools.product(*sweeps.values()):
-        chosen = dict(zip(sweeps, values, strict=True))
+    for values in itertools.product(*others.values()):
+        chosen = dict(zip(others, values, strict=True))
         budget = check_budget(int(chosen.pop(BUDGET))) if BUDGET in chosen else spec.budget
-        params = strategy.validate({**base, **chosen})
-        configs.append(Config(strategy.name, params, budget, ladder))
+        if not reuse:
+            configs.append(Config(strategy.name, strategy.validate({**base, **chosen}), budget))
+            continue
+        # sample reuse is decided for each combination of the other swept values: one
+        # (a weighted vote, an early stop) may not give a fair sample for every k
+        top = strategy.validate({**base, **chosen, "n": ns[-1]})
+        if strategy.resamplable(top, budget):
+            configs.append(Config(strategy.name, top, budget, tuple(ns)))
+        else:
+            configs += [Config(strategy.name, strategy.validate({**base, **chosen, "n": n}),
+                               budget) for n in ns]
     return configs
 
 

@@ -4,13 +4,26 @@ Samples are drawn in batches of `batch`; between batches, `early_stop` ends the 
 other answer can overtake the leader. `batch` 0 draws all n in one engine call without early
 stop; with it, a majority's worth first (n // 2 + 1: if they all agree, nothing can catch
 them) and the rest in a second call, so that early stop can fire. Up to n = 4 all are drawn
-at once even so: stopping could save at most one chain there, for a second call."""
+at once even so: stopping could save at most one chain there, for a second call.
+
+`weight` other than "none" weighs each chain's vote by a token scorer's score of it (the
+DeepConf weighted vote; search-and-learn's `compute_weighted_pred`): an answer's weight is the
+sum of its chains' weights. A score that can be negative (a mean log-prob) is mapped to [0, 1]
+by the scorer's own `probability` (log-probs through exp: a chain's geometric-mean token
+probability), so every weight is positive and at most 1, and early stop's "no other answer
+can win" still holds (each chain to come adds at most 1). Each chain's raw score is kept under
+the scorer's name and its weight under `VOTE_WEIGHT`. A weighted run is not resampled for
+smaller k (`resamplable`): the estimators read one weight per strategy, not per run.
+
+At "none" the parameter is left out of the validated parameters, so a default run has the
+parameters (and ledger `params_key`) of runs stored before `weight` existed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from lab.scorers import SCORERS
+from lab.scorers import SCORERS, Verifier, get_scorer, scorers
 from lab.strategies import categories
 from lab.strategies.base import Demo, Strategy, sampling
 from lab.strategies.context import BudgetExhausted, RunContext
@@ -29,6 +42,27 @@ from lab.trace import Node, TraceView
 
 ONE_CALL_UP_TO = 4  # batch 0 draws n <= this in one call even with early stop
 AUTO_BATCH = "all at once; with early stop, a majority first"
+WEIGHT = "weight"  # the parameter: what a chain's vote is weighted by
+NO_WEIGHT = "none"  # one chain, one vote (left out of the validated parameters)
+VOTE_WEIGHT = "vote-weight"  # a chain's vote weight in [0, 1], on the node beside its score
+
+
+def weight_choices() -> tuple[str, ...]:
+    """"none", then the scorers that read only the chain (no model call, no verdict)."""
+    return (NO_WEIGHT, *(name for name, s in scorers().items()
+                         if s.needs is None and not isinstance(s, Verifier)))
+
+
+def weight_param() -> Param:
+    return Param(WEIGHT, "choice", NO_WEIGHT, "weigh each chain's vote by this score, mapped "
+                 "to [0, 1] by the scorer's probability (log-probs through exp); an answer's "
+                 "weight is the sum of its chains' (none: one chain, one vote)",
+                 choices=weight_choices())
+
+
+def weight_of(params: Mapping[str, Any]) -> str:
+    """The scorer the run's votes are weighted by; "none" also for runs stored before."""
+    return str(params.get(WEIGHT, NO_WEIGHT))
 
 
 def batch_param(what: str = "smaller batches let early stopping save samples") -> Param:
@@ -63,13 +97,23 @@ class SelfConsistency(Strategy):
         prompt_param("cot"),
         *sampling_params(temperature=0.7),
         scorer_param("mean-logprob", SCORERS, "breaks ties between answers"),
+        weight_param(),
         cut_votes_param(),
         seed_param(),
     )
 
+    def validate(self, raw: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        values = super().validate(raw)
+        if values[WEIGHT] == NO_WEIGHT:  # the parameters of runs stored before `weight`
+            del values[WEIGHT]
+        return values
+
     def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
+        """Not with weighted votes: lab.evaluation.resample reads one weight per strategy
+        (`vote_weight`), so a k-subset would be counted one chain, one vote."""
         drawn_at_once = len(batches(params["n"], params["batch"], params["early_stop"])) == 1
-        return super().resamplable(params, budget) and (not params["early_stop"] or drawn_at_once)
+        return (super().resamplable(params, budget) and weight_of(params) == NO_WEIGHT
+                and (not params["early_stop"] or drawn_at_once))
 
     def parallel_sequences(self, params: dict[str, Any]) -> int:
         return max(batches(params["n"], params["batch"], params["early_stop"]))
@@ -79,22 +123,43 @@ class SelfConsistency(Strategy):
             raise ParamError(f"batch must be at most n ({params['n']}) (got {params['batch']})")
 
     def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
+        weight = weight_of(params)
+        return [params["scorer"]] + ([weight] if weight != NO_WEIGHT else [])
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         messages = ctx.solve_messages(p["prompt"])
         root = ctx.add_prompt(messages, style=p["prompt"])
+        weight = weight_of(p)
         chains, note = draw_in_batches(ctx, messages, root, p["n"], p["batch"],
-                                       p["early_stop"])
+                                       p["early_stop"], weight)
         ctx.trace.meta["samples"] = len(chains)
-        finish_vote(ctx, chains, p["scorer"], note=note)
+        if weight == NO_WEIGHT:
+            finish_vote(ctx, chains, p["scorer"], note=note)
+            return
+        note = f"each vote weighted by its {weight} as a probability" + (
+            f"; {note}" if note else "")
+        finish_vote(ctx, chains, p["scorer"], vote_weights(ctx, chains, weight), note=note)
+
+
+def vote_weights(ctx: RunContext, chains: Sequence[Node], scorer: str) -> list[float]:
+    """Each chain's vote weight: its `scorer` score (scored once, kept on the node) mapped
+    to [0, 1] by the scorer's `probability`, kept on the node as VOTE_WEIGHT."""
+    found = get_scorer(scorer)
+    weights = []
+    for chain in chains:
+        if VOTE_WEIGHT not in chain.scores:
+            value = chain.scores[scorer] if scorer in chain.scores else ctx.score(chain, scorer)
+            chain.scores[VOTE_WEIGHT] = found.probability(value)
+            ctx.update(chain)
+        weights.append(chain.scores[VOTE_WEIGHT])
+    return weights
 
 
 def draw_in_batches(ctx: RunContext, messages: Any, root: Node, n: int, batch: int,
-                    early_stop: bool) -> tuple[list[Node], str]:
+                    early_stop: bool, weight: str = NO_WEIGHT) -> tuple[list[Node], str]:
     """Sample up to `n` chains in the calls `batches` plans, each chain capped at an equal
-    share of the budget."""
+    share of the budget; the running tally is weighted by `weight` (a scorer, or "none")."""
     chains: list[Node] = []
     verdicts = ctx.verdict_cost(ctx.params["scorer"])  # a tie may score any chain
     wanted, n = n, ctx.affordable(n, verdicts)  # a budget under n tokens affords fewer chains
@@ -106,7 +171,8 @@ def draw_in_batches(ctx: RunContext, messages: Any, root: Node, n: int, batch: i
             cap = ctx.token_cap(per_chain, count, verdicts=verdicts)
             chains += ctx.sample(messages, [root] * count, sampling(ctx.params, cap),
                                  meta={"round": round_no})
-            groups = record_tally(ctx, chains)
+            weights = vote_weights(ctx, chains, weight) if weight != NO_WEIGHT else None
+            groups = record_tally(ctx, chains, weights)
             if early_stop and len(chains) < n and decided(groups, n - len(chains)):
                 return chains, (f"stopped early after {len(chains)} of {wanted} samples: "
                                 "no other answer could win")
