@@ -104,8 +104,17 @@ def default_baseline(rows: Sequence[Row]) -> Row | None:
         return int(bare), found.order
 
     greedy = [r for r in rows if r.metric == "accuracy" and r.params.get("temperature", 0) == 0
-              and r.params.get("n", 1) == 1]
+              and r.params.get("n", 1) == 1 and _one_sequence(r)]
     return min(greedy, key=rank, default=None)
+
+
+def _one_sequence(row: Row) -> bool:
+    """One answer decoded once (not, e.g., cot-decoding's k greedy branches)."""
+    found = find_strategy(row.strategy)
+    try:
+        return found is None or found.parallel_sequences(dict(row.params)) == 1
+    except KeyError:  # a run stored before a parameter existed
+        return True
 
 
 def against_baseline(rows: Sequence[Row], baseline: Row) -> list[tuple[Row, PairedDifference]]:
