@@ -59,6 +59,13 @@ def n_threads() -> int:
 
 
 
+def access_tokens() -> tuple[str | None, str | None]:
+    """The browser lab's access tokens, `LAB_TOKEN` and `LAB_ADMIN_TOKEN` (`lab ui` sets both
+    when it listens beyond loopback); a session opened with the admin one may delete any run.
+    (None, None): no token is asked."""
+    return os.environ.get("LAB_TOKEN") or None, os.environ.get("LAB_ADMIN_TOKEN") or None
+
+
 def engine_urls() -> list[str]:
     """OpenAI-compatible model servers to run against instead of a local model:
     `LAB_ENGINE_URL`, one address or several separated by commas or spaces (empty: none)."""

@@ -11,7 +11,7 @@ import streamlit as st
 from lab.store.errors import LedgerError
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
-from lab.ui import state
+from lab.ui import access, state
 from lab.ui.entry import ensure_entrypoint
 from lab.ui.handout import report_button
 from lab.ui.render import Canvas, problem_box, render_trace
@@ -107,8 +107,11 @@ def open_run(ledger: Ledger, run: RunSummary) -> None:
     if run.shipped:
         st.caption(f":material/lock: In the gallery ({run.experiment}): shipped with the lab, "
                    "read-only.")
-    else:
+    elif access.may_delete(run_id):
         delete_button(ledger, run_id)
+    else:
+        st.caption(":material/lock: Only the session that made a run, or an admin, can "
+                   "delete it.")
     problem_box(trace.problem)
     render_trace(trace, Canvas(f"hist{run_id}", color_tokens=run.shipped))
     report_button([trace], [run_id], f"hist{run_id}-report")

@@ -27,6 +27,7 @@ from lab.pull import pull
 from lab.store.errors import LedgerError
 from lab.store.gallery import ImportResult, ensure_gallery
 from lab.store.ledger import Ledger
+from lab.ui import access
 from lab.ui.runner import RunBatch
 from lab.worker.client import WorkerBatch, WorkerClient, WorkerSweep
 from lab.worker.protocol import ModelInfo
@@ -91,21 +92,23 @@ def close_workers() -> None:
 
 
 def start_runs(specs: list[RunRequest], page: str) -> Batch | None:
-    """Start `specs` one after another; None after showing in the page why they cannot."""
+    """Start `specs` one after another; None after showing in the page why they cannot. The
+    runs are this session's (`access`: it may delete them)."""
     if _override is not None:
         reasons = [r for r in (cannot_start(_override.engine, s) for s in specs) if r]
         for reason in reasons:
             st.error(f"**This run cannot start.** {reason}")
         if reasons:
             return None
-        return RunBatch(specs, _override.engine, ledger_or_error(), model_slot()).start()
+        return access.remember(RunBatch(specs, _override.engine, ledger_or_error(),
+                                        model_slot()).start())
     name = selected_model_name()
     if not model_available(name) or ledger_or_error() is None:
         return None
     judge = selected_judge()
     if judge is not None and not model_available(judge):
         return None
-    return worker().submit_runs(name, specs, page, judge)
+    return access.remember(worker().submit_runs(name, specs, page, judge))
 
 
 def running_batch(page: str) -> Batch | None:
@@ -118,7 +121,7 @@ def start_sweep(experiment: str, cells: list) -> WorkerSweep | None:
     name = selected_model_name()
     if not model_available(name):
         return None
-    return worker().submit_sweep(name, experiment, cells)
+    return access.remember(worker().submit_sweep(name, experiment, cells))
 
 
 def model_available(name: str) -> bool:
