@@ -41,7 +41,7 @@ def test_confidence_vote_keeps_its_warmup_within_n():
 
 @pytest.mark.parametrize("name", sorted(set(STRATEGIES) - {"self-consistency", "best-of-n",
                                                              "rejection", "confidence-vote",
-                                                             "program", "hybrid"}))
+                                                             "program", "hybrid", "genselect"}))
 def test_other_strategies_keep_their_settings_under_the_cap(name: str):
     strategy = get_strategy(name)
     params = strategy.validate({})

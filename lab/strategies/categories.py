@@ -60,7 +60,8 @@ CONFIDENCE = Category(
 VERIFY = Category(
     "Generate, then verify",
     "Sample candidates and let a scorer or verifier choose: best-of-N keeps the "
-    "highest-scored one, rejection sampling stops at the first one a verifier accepts.",
+    "highest-scored one, rejection sampling stops at the first one a verifier accepts, "
+    "GenSelect lets the model read them all and name the best.",
     "N chains plus one scoring call per candidate when the verifier is a model.",
     "When the verifier is better than chance: a programmatic check (Game of 24) is "
     "exact; a small model judging itself is weak.",
