@@ -86,8 +86,9 @@ REVISE = Category(
 SEARCH = Category(
     "Search over steps",
     "Grow the solution one step at a time, sample several next steps, score the partial "
-    "solutions and keep the promising ones (beam search), or explore a tree with Monte "
-    "Carlo tree search.",
+    "solutions and keep the promising ones (beam search), search several independent "
+    "subtrees and let their leaves vote (DVTS), or explore a tree with Monte Carlo tree "
+    "search.",
     "Many short calls plus a score for every step; the cached prefix of each path is "
     "reused.",
     "When intermediate steps can be judged, as in puzzles like Game of 24.",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lab.grades import answer_grades
-from lab.trace import NodeKind, Trace, TraceStatus, TraceView
+from lab.trace import Trace, TraceStatus, TraceView
 from lab.views.base import Canvas, View
 from lab.views.blocks import Block, Caption, Figure, Heading, Html
 
@@ -44,8 +44,8 @@ def winning_answer(trace: Trace) -> str | None:
     """The answer class the run chose (its chosen chain's group), else its final answer."""
     if trace.status == TraceStatus.RUNNING:
         return None
-    chosen = [n for n in trace.nodes if n.kind == NodeKind.CHAIN and n.chosen]
-    group = chosen[0].meta.get("group") if chosen else None
+    grouped = [n for n in trace.nodes if n.chosen and isinstance(n.meta.get("group"), str)]
+    group = grouped[-1].meta["group"] if grouped else None
     return group if isinstance(group, str) else trace.final_answer
 
 
