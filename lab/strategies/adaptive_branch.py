@@ -138,9 +138,6 @@ class AdaptiveBranch(Strategy):
     def parallel_sequences(self, params: dict[str, Any]) -> int:
         return max(1, int(params["max_forks"]) * int(params["branch"]))
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         messages = ctx.solve_messages(p["prompt"])

@@ -56,9 +56,6 @@ class BeamSearch(Strategy):
     def sequence_tokens(self, params: dict[str, Any]) -> int:
         return int(params["max_tokens"]) * int(params["depth"])
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         messages = ctx.solve_messages("steps")

@@ -60,9 +60,6 @@ class BestOfN(Strategy):
     def resamplable(self, params: dict[str, Any], budget: int | None) -> bool:
         return super().resamplable(params, budget) and params["refine_rounds"] == 0
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         messages = ctx.solve_messages(p["prompt"])

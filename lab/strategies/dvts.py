@@ -92,9 +92,6 @@ class DiverseVerifierTreeSearch(Strategy):
     def sequence_tokens(self, params: dict[str, Any]) -> int:
         return int(params["max_tokens"]) * int(params["depth"])
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def check(self, params: dict[str, Any]) -> None:
         if params["temperature"] <= 0:
             raise ParamError("temperature must be above 0 for dvts (at 0 a subtree's "

@@ -104,9 +104,6 @@ class GenSelect(Strategy):
         verdicts = super().chain_tokens(params) - self.sequence_tokens(params)
         return int(params["max_tokens"]) + verdicts + int(params["select_tokens"])
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         check_context(ctx)

@@ -126,9 +126,6 @@ class Hybrid(Strategy):
     def sequence_tokens(self, params: dict[str, Any]) -> int:
         return max(params["max_tokens"], params["program_tokens"])
 
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
-
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
         verdicts = ctx.verdict_cost(p["scorer"])  # a tie may score any chain

@@ -21,7 +21,6 @@ output or error; meta: code, output, error, timed_out, code_s, no_vote) -> ANSWE
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from lab.engine.base import ChatMessage
 from lab.sandbox import LLMRefused, Sandbox, SandboxError, SandboxLimits, TurnResult
@@ -112,9 +111,6 @@ class Program(Strategy):
         cut_votes_param(),
         seed_param(),
     )
-
-    def scorers_used(self, params: dict[str, Any]) -> list[str]:
-        return [params["scorer"]]
 
     def solve(self, ctx: RunContext) -> None:
         p = ctx.params
