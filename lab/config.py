@@ -71,3 +71,19 @@ def engine_urls() -> list[str]:
     `LAB_ENGINE_URL`, one address or several separated by commas or spaces (empty: none)."""
     raw = os.environ.get("LAB_ENGINE_URL", "")
     return [url for url in raw.replace(",", " ").split() if url]
+
+
+def engine_concurrency() -> int:
+    """Runs the app's worker keeps in flight against the model servers of LAB_ENGINE_URL, one
+    engine each, round-robin over the servers: `LAB_CONCURRENCY` (`lab ui --concurrency`), else
+    one per server. A local model runs one at a time whatever this says."""
+    if os.environ.get("LAB_CONCURRENCY", "").strip():
+        return max(1, int(os.environ["LAB_CONCURRENCY"]))
+    return max(1, len(engine_urls()))
+
+
+def preload_model() -> bool:
+    """Whether the app loads the selected model in its worker at the first page view (and on
+    each change of model), so the first Run starts at once: `LAB_PRELOAD` (`off`: on the first
+    Run instead), else yes."""
+    return os.environ.get("LAB_PRELOAD", "on").strip().lower() not in ("off", "0", "no", "false")

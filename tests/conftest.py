@@ -16,8 +16,10 @@ TEST_MODEL = "smollm2-135m"
 @pytest.fixture(autouse=True)
 def _isolated_ledger(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Every test writes runs to its own throwaway ledger, never the user's, without the
-    gallery (tests that want it set LAB_GALLERY)."""
+    gallery and without loading the default model when a page opens (tests that want either
+    set LAB_GALLERY or LAB_PRELOAD)."""
     monkeypatch.setenv("LAB_GALLERY", "off")
+    monkeypatch.setenv("LAB_PRELOAD", "off")
     if "LAB_TEST_KEEP_DATABASE_URL" not in os.environ:
         home = tmp_path_factory.mktemp("lab-home")
         monkeypatch.setenv("LAB_HOME", str(home))

@@ -10,6 +10,10 @@ or LAB_TOKEN, else a random one, printed in the address (`/?token=…`); an admi
 (`--admin-token` or LAB_ADMIN_TOKEN, else random) is printed too. They reach the app as
 LAB_TOKEN and LAB_ADMIN_TOKEN (lab.ui.access). On loopback nothing is asked unless a token is
 given.
+
+Against model servers (`--engine-url`, LAB_ENGINE_URL) the app's run worker keeps up to
+`--concurrency` jobs in flight (LAB_CONCURRENCY; default one per server), as `lab eval
+--concurrency` does; a local model runs one at a time.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from pathlib import Path
 import click
 
 from lab import config
-from lab.commands.common import engine_urls
+from lab.commands.common import engine_urls, fail
 
 APP = config.REPO_ROOT / "app.py"
 HEALTH_PATH = "/_stcore/health"
@@ -42,6 +46,10 @@ READY_TIMEOUT_S = 60.0
 @click.option("--engine-url", "engine_url", multiple=True, metavar="URL",
               help="Run against an OpenAI-compatible model server instead of a local model "
                    "(sets LAB_ENGINE_URL; repeat it to give a Scaling sweep several servers).")
+@click.option("--concurrency", type=click.IntRange(1, 256), default=None,
+              help="Runs in flight at once on the --engine-url servers, round-robin (sets "
+                   "LAB_CONCURRENCY; default: one per server; a local model runs one at a "
+                   "time).")
 @click.option("--port", type=int, default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 shares the lab with your network).")
@@ -54,8 +62,8 @@ READY_TIMEOUT_S = 60.0
 @click.option("--headless", is_flag=True,
               help="Do not open a browser window (none opens without a display anyway).")
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
-def ui(model: str | None, engine_url: tuple[str, ...], port: int, host: str,
-       token: str | None, admin_token: str | None, headless: bool,
+def ui(model: str | None, engine_url: tuple[str, ...], concurrency: int | None, port: int,
+       host: str, token: str | None, admin_token: str | None, headless: bool,
        streamlit_args: tuple[str, ...]) -> None:
     """Start the lab in the browser. Arguments after the options go to `streamlit run`,
     e.g. `lab ui --model smollm2-135m -- --theme.base dark`."""
@@ -64,6 +72,11 @@ def ui(model: str | None, engine_url: tuple[str, ...], port: int, host: str,
         env["LAB_MODEL"] = _absolute_if_path(model)
     if engine_url:
         env["LAB_ENGINE_URL"] = " ".join(engine_urls(engine_url))
+    servers = env.get("LAB_ENGINE_URL", "").replace(",", " ").split()
+    if concurrency is not None:
+        if not servers and concurrency != 1:
+            fail("--concurrency needs --engine-url: a local model runs one request at a time")
+        env["LAB_CONCURRENCY"] = str(concurrency)
     tokens = access_tokens(host, token or env.get("LAB_TOKEN") or None,
                            admin_token or env.get("LAB_ADMIN_TOKEN") or None)
     command = streamlit_command(port, host, streamlit_args)
@@ -72,9 +85,10 @@ def ui(model: str | None, engine_url: tuple[str, ...], port: int, host: str,
         env["LAB_TOKEN"], env["LAB_ADMIN_TOKEN"] = tokens
         url = with_token(url, tokens[0])
     open_browser = not headless and has_display()
-    servers = env.get("LAB_ENGINE_URL", "").replace(",", " ").split()
     engine = (f"model server {', '.join(servers)}" if servers else
               f"model {env.get('LAB_MODEL', config.default_model())}")
+    if servers and concurrency and concurrency > 1:
+        engine += f", {concurrency} runs at once"
     click.echo(f"Inference Scaling Lab on {url}  ({engine}, ledger {config.database_url()})",
                err=True)
     if tokens is not None:

@@ -1,6 +1,7 @@
 """The sidebar of every page: the model (known and local ones, load status, size, measured
 speed, or the model server of LAB_ENGINE_URL), the judge model of the `judge` scorer, and
-where the run ledger lives."""
+where the run ledger lives. Drawing it starts loading the chosen model in the run worker
+(`state.preload`): at a session's first page view, and when the choice changes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import streamlit as st
 from lab import config
 from lab.models import LocalModel, list_models
 from lab.ui import state
+
+LOAD_POLL_S = 1.0  # while the model loads, how often the sidebar looks whether it is ready
 
 
 def sidebar() -> None:
@@ -42,6 +45,7 @@ def model_section() -> None:
         if row is not None:
             state.pull_button(name, key="sidebar-pull")
         return
+    state.preload(name)
     _model_facts(row)
 
 
@@ -54,16 +58,20 @@ def _label(row: LocalModel | None, name: str) -> str:
 def _model_facts(row: LocalModel) -> None:
     facts = [f"{row.size / 1e6:,.0f} MB" if row.size else "size unknown"]
     loaded = state.loaded_model(row.name)
-    if loaded is None:
-        facts.append("not loaded yet (loads on the first run)")
-    else:
-        facts.append(f"loaded in {loaded.load_s:.1f} s")
+    loading = loaded is None and state.model_loading(row.name)
+    if loaded is not None:
+        facts.append(f"model ready: loaded in {loaded.load_s:.1f} s")
         if loaded.tokens_per_s:
             facts.append(f"{loaded.tokens_per_s:.0f} tokens/s measured here")
+    elif not loading:
+        facts.append("not loaded yet (loads on the first run)")
     st.caption(" · ".join(facts))
+    if loading:
+        _loading_note(row.name, "Loading the model…")
     if row.known is not None:
         st.caption(f"{row.known.title}. {row.known.notes}")
-    if loaded is None and st.button("Load now", key="sidebar-load", icon=":material/memory:"):
+    if loaded is None and not loading and st.button("Load now", key="sidebar-load",
+                                                    icon=":material/memory:"):
         with st.spinner(f"Loading {row.name}…"):
             state.load_now(row.name)
         st.rerun()
@@ -74,8 +82,11 @@ def _model_facts(row: LocalModel) -> None:
 def _server_facts(url: str) -> None:
     """The model server the app runs against (`lab ui --engine-url`)."""
     st.caption(f"Runs go to the model server at `{url}` (LAB_ENGINE_URL).")
+    state.preload(url)
     loaded = state.loaded_model(url)
-    if loaded is None:
+    if loaded is None and state.model_loading(url):
+        _loading_note(url, "Connecting to the server…")
+    elif loaded is None:
         st.caption("not connected yet (connects on the first run)")
     else:
         speed = f" · {loaded.tokens_per_s:.0f} tokens/s measured" if loaded.tokens_per_s else ""
@@ -85,6 +96,19 @@ def _server_facts(url: str) -> None:
                "prefix; each run's trace notes what it lacked.")
     if state.model_busy():
         st.caption(":material/hourglass_top: The model is busy with a run.")
+
+
+def _loading_note(name: str, text: str) -> None:
+    """A small note while `name` loads in the worker; it looks again every LOAD_POLL_S and,
+    once the load has ended, redraws the page once (the sidebar then says it is ready)."""
+
+    @st.fragment(run_every=LOAD_POLL_S)
+    def note() -> None:
+        if not state.model_loading(name):
+            st.rerun()
+        st.caption(f":material/hourglass_top: {text}")
+
+    note()
 
 
 NO_JUDGE, JUDGE_URL = "no judge model", "a model server…"

@@ -2,7 +2,9 @@
 tests that inject one) an engine.
 
 Runs go to the worker process (`lab.worker`), which loads the model once and serves every
-session in turn, so the page's interpreter never decodes. A host may instead serve an
+session in turn, so the page's interpreter never decodes. The sidebar starts loading the
+selected model there at a session's first page view and on each change of model (`preload`),
+so the first Run starts decoding at once. A host may instead serve an
 engine of its own in this process (`use_engine`: AppTest on a scripted engine, demos); its
 runs then go to a thread here, and `model_slot()` queues them. Errors a user can fix are
 shown in the page, not raised.
@@ -36,6 +38,7 @@ from lab.worker.server import EngineFactory
 log = logging.getLogger(__name__)
 MODEL_KEY = "model"  # the sidebar's model choice in st.session_state
 JUDGE_KEY = "judge"  # the sidebar's judge model choice (None: no judge)
+PRELOADED_KEY = "_lab_preloaded"  # the model this session last asked the worker to load
 LEDGER_BUSY_S = 10.0  # how long a ledger write waits for a lock before the page says so
 
 
@@ -75,7 +78,7 @@ def _clients() -> dict[str, WorkerClient]:
 
 
 def worker() -> WorkerClient:
-    """The worker this process sends runs to (started on its first job)."""
+    """The worker this process sends runs to (started by the first preload or job)."""
     key = repr(_worker_factory)
     clients = _clients()
     if key not in clients:
@@ -186,6 +189,44 @@ def current_model() -> LoadedModel | None:
     """The engine a host serves from this process (use_engine), else None: runs go to the
     worker, which loads the model itself."""
     return _override
+
+
+def preload(name: str) -> None:
+    """Start loading `name` in the worker without waiting, once per session and choice of
+    model (so two sessions on different models do not take turns loading at every redraw);
+    nothing when a host serves its own engine, LAB_PRELOAD is off, or the model cannot be
+    used (the sidebar says why, and a Run says it again)."""
+    if _override is not None or not config.preload_model():
+        return
+    if st.session_state.get(PRELOADED_KEY) == name:
+        return
+    st.session_state[PRELOADED_KEY] = name
+    if _loadable(name):
+        try:
+            worker().preload(name)
+        except RuntimeError:  # no worker could be started: the first Run says so
+            log.exception("the run worker could not be started")
+
+
+def _loadable(name: str) -> bool:
+    """`model_available` without a word in the page."""
+    if _worker_factory is not None or is_server_url(name):
+        return True
+    try:
+        path = resolve_model_path(name)
+        stat = path.stat()
+        _check_file(str(path), stat.st_mtime, stat.st_size)
+    except (ModelError, OSError):
+        return False
+    return True
+
+
+def model_loading(name: str) -> bool:
+    """Whether the worker is loading `name` now (a preload, or a run's first load)."""
+    if _override is not None:
+        return False
+    client = worker()
+    return client.loading == name and client.alive
 
 
 def load_now(name: str) -> None:

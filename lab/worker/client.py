@@ -5,6 +5,11 @@ jobs queue in the worker, so two pages never load two engines. A job handle has 
 the pages already draw: `WorkerBatch` looks like `runner.RunBatch` (runs with a growing
 trace, `cancel`, `done`, `stop()`, `wait()`), `WorkerSweep` like `scaling.SweepJob`.
 
+`preload` starts the worker and loads a model in it without waiting (the app does it at the
+first page view), so the first run starts decoding at once; a run sent while it loads waits
+for it, its phase "loading". Against model servers the worker runs several jobs at once
+(`config.engine_concurrency()`); a local model's run one at a time.
+
 A worker that dies (killed, out of memory, a llama.cpp abort) is noticed when its
 connection closes: its unfinished jobs end with one sentence saying so, its runs are marked
 `interrupted` in the ledger, and the next job starts a fresh worker.
@@ -27,6 +32,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
+from lab import config
+from lab.engine.openai import is_server_url
 from lab.evaluation.sweep import Cell, SweepProgress, SweepResult
 from lab.execution import RunRequest
 from lab.trace import Trace, TraceStatus
@@ -36,6 +43,7 @@ from lab.worker.server import EngineFactory
 log = logging.getLogger(__name__)
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 5.0
+STATUS_TIMEOUT_S = 10.0
 
 
 class RemoteCancel(threading.Event):
@@ -143,6 +151,8 @@ class WorkerClient:
         self._next_id = 1
         self.model: ModelInfo | None = None
         self.model_error: str | None = None
+        self.loading: str | None = None  # the model the worker is loading now
+        self._status_reply = threading.Event()
         self.last_death: str | None = None  # the sentence about the last worker that died
 
     # -- jobs ---------------------------------------------------------------------------
@@ -151,8 +161,10 @@ class WorkerClient:
         """Run `specs` on `model` (a name, a path or a server's URL), one after another; `judge`
         names the second model of the judge scorer (loaded by the worker when a run needs it)."""
         batch = WorkerBatch(self, self._new_id(), specs, page)
+        phase = ("waiting" if self._full(model) else
+                 "loading" if self.loading == model and self.alive else "queued")
         for run in batch.runs:
-            run.phase = "waiting" if self.busy else "queued"
+            run.phase = phase
         self._submit(batch, ("runs", batch.id, model, list(specs), judge))
         return batch
 
@@ -162,10 +174,32 @@ class WorkerClient:
         return sweep
 
     def load(self, model: str) -> WorkerBatch:
-        """Load `model` in the worker now (a job with no runs)."""
+        """Load `model` in the worker now (a job with no runs: wait() until it is loaded)."""
         batch = WorkerBatch(self, self._new_id(), [], "load")
         self._submit(batch, ("runs", batch.id, model, []))
         return batch
+
+    def preload(self, model: str) -> None:
+        """Start loading `model` in the worker (starting the worker if none runs) and return at
+        once; `loading` names it until it is loaded. Nothing is sent when the worker has it
+        loaded or loading already."""
+        if self.alive and model in (self.loading, self.model.name if self.model else None):
+            return
+        with self._lock:
+            if self._worker is None:
+                self._start()
+        self.loading = model
+        self._send(("load", 0, model))
+
+    def status(self, timeout: float = STATUS_TIMEOUT_S) -> ModelInfo | None:
+        """Ask the worker which model it has loaded (None: none yet, or no worker running);
+        `model` and `loading` are refreshed from its answer. Starts no worker."""
+        if not self.alive:
+            return None
+        self._status_reply.clear()
+        self._send(("status", 0))
+        self._status_reply.wait(timeout)
+        return self.model
 
     def cancel(self, job_id: int) -> None:
         self._send(("cancel", job_id))
@@ -180,6 +214,14 @@ class WorkerClient:
     @property
     def busy(self) -> bool:
         return bool(self._unfinished())
+
+    def _full(self, model: str) -> bool:
+        """Whether a job on `model` sent now waits for others to finish: a local model runs
+        one job at a time, model servers `config.engine_concurrency()` (a sweep takes them
+        all)."""
+        width = config.engine_concurrency() if is_server_url(model) else 1
+        taken = sum(width if isinstance(job, WorkerSweep) else 1 for job in self._unfinished())
+        return taken >= width
 
     def _unfinished(self) -> list[_Job]:
         """The jobs the worker has not finished, oldest first (a job leaves the worker's map
@@ -291,10 +333,16 @@ class WorkerClient:
         kind, job_id, *payload = message
         if kind == "status":
             self.model = payload[0]
+            self.loading = payload[1] if len(payload) > 1 else None
+            self._status_reply.set()
+            return
+        if kind == "loading":
+            self.loading = payload[0]
             return
         job = worker.jobs.get(job_id)
         if kind == "model":
             self.model, self.model_error = payload
+            self.loading = None
         elif isinstance(job, WorkerBatch):
             self._batch_message(job, kind, payload)
         elif isinstance(job, WorkerSweep):
@@ -326,6 +374,10 @@ class WorkerClient:
                 run.error, run.phase = "stopped before it started", "done"
             else:
                 run.phase = payload[1]
+                for later in batch.runs[payload[0] + 1:]:  # the model is loaded: they queue
+                    if later.phase == "loading":
+                        later.phase = "queued"
+                        later.version += 1
         elif kind == "delta":
             run = batch.runs[payload[0]]
             delta: TraceDelta = payload[1]
@@ -350,6 +402,7 @@ class WorkerClient:
         with self._lock:
             if self._worker is worker:
                 self._worker = None
+                self.loading = None
         unfinished = [job for job in worker.jobs.values() if job.running]
         if not unfinished:
             return

@@ -2,12 +2,13 @@
 
 Messages are tuples `(kind, job_id, *payload)` pickled over a multiprocessing Connection.
 To the worker: ("runs", job, model, [RunRequest], judge model | None), ("sweep", job, model,
-experiment, [Cell]),
+experiment, [Cell]), ("load", 0, model) (load it now, before a run asks),
 ("cancel", job), ("status", 0), ("stop", 0).
-From the worker: ("model", job, ModelInfo | None, error | None), ("refused", job, [reason]),
+From the worker: ("loading", 0, model), ("model", job, ModelInfo | None, error | None),
+("refused", job, [reason]),
 ("phase", job, index, phase), ("delta", job, index, TraceDelta), ("run", job, index,
 RunResult), ("progress", job, SweepProgress), ("done", job, SweepResult | None, error | None),
-("status", 0, ModelInfo | None).
+("status", 0, ModelInfo | None, the model being loaded | None).
 
 A live trace travels as deltas: the first carries the trace's header, later ones only the
 nodes that changed since the last one, and of a node whose tokens only grew, only the new

@@ -1,10 +1,17 @@
-"""The worker process: loads the model once, runs what the page's process sends, one job at a
-time, and streams each run's trace back as deltas (see protocol.py).
+"""The worker process: loads the model once, runs what the page's process sends, and streams
+each run's trace back as deltas (see protocol.py).
 
-Threads here: the main thread runs jobs (the engine's decode loop); a reader takes messages
-(a cancel reaches a running job at once); a publisher sends the changed nodes every
-PUBLISH_S. The process ends when its parent does (PR_SET_PDEATHSIG, and a check of the
-parent's pid) or when the connection closes.
+A local model runs one job at a time. Against model servers (LAB_ENGINE_URL) up to
+`config.engine_concurrency()` jobs are in flight at once, each on an engine of its own,
+round-robin over the servers as `lab eval --concurrency` does; a Scaling sweep takes every
+slot and keeps that many runs in flight itself. A "load" message loads a model ahead of the
+first run (the app's first page view), so that run starts decoding at once.
+
+Threads here: the main thread takes jobs in order, loads models and runs a local model's jobs
+(the engine's decode loop); a server's jobs run in a thread each; a reader takes messages (a
+cancel reaches a running job at once); a publisher sends the changed nodes every PUBLISH_S.
+The process ends when its parent does (PR_SET_PDEATHSIG, and a check of the parent's pid) or
+when the connection closes.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from lab.worker.protocol import DeltaTracker, ModelInfo, RunResult
 log = logging.getLogger(__name__)
 PUBLISH_S = 0.5  # how often a running trace's changes go to the page
 PARENT_CHECK_S = 1.0
+DRAIN_S = 30.0  # how long a closing worker waits for each job in flight to end
 
 EngineFactory = Callable[[str], Engine]  # model name -> engine
 
@@ -36,14 +44,14 @@ EngineFactory = Callable[[str], Engine]  # model name -> engine
 @dataclass
 class _Job:
     id: int
-    kind: str  # "runs" or "sweep"
+    kind: str  # "runs", "sweep" or "load"
     model: str
     payload: tuple[Any, ...]
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
 class _Live:
-    """The run being published: its trace and what changed in it."""
+    """A run being published: its trace and what changed in it."""
 
     def __init__(self, job: int, index: int):
         self.job, self.index = job, index
@@ -69,19 +77,32 @@ def main(argv: list[str]) -> None:
 
 
 class Worker:
-    def __init__(self, conn: Connection, engine_factory: EngineFactory, parent_pid: int):
+    def __init__(self, conn: Connection, engine_factory: EngineFactory, parent_pid: int,
+                 concurrency: int | None = None):
+        from lab import config
+
         self.conn = conn
         self.factory = engine_factory
         self.parent_pid = parent_pid
         self.jobs: queue.Queue[_Job | None] = queue.Queue()
         self.cancels: dict[int, threading.Event] = {}
         self.send_lock = threading.Lock()
-        self.live: _Live | None = None
-        self.engine: Engine | None = None
+        self.lives: dict[tuple[int, int], _Live] = {}
+        self.lives_lock = threading.Lock()
+        self.engine: Engine | None = None  # the loaded model (a local model's jobs run on it)
         self.model: ModelInfo | None = None
+        self.loading: str | None = None  # the model being loaded now
         self.judge: tuple[str, Engine] | None = None  # the judge model's name and engine
+        self.judge_lock = threading.Lock()  # held by a job that uses the judge
         self.stopping = threading.Event()
         self.ledger: Any = None
+        self.ledger_lock = threading.Lock()
+        # jobs in flight on model servers: a slot each (a sweep takes them all)
+        self.concurrency = max(1, concurrency or config.engine_concurrency())
+        self.free_slots = list(range(self.concurrency))
+        self.slots_changed = threading.Condition()
+        self.slot_engines: dict[int, tuple[str, Engine]] = {}
+        self.in_flight: list[threading.Thread] = []
 
     # -- the threads --------------------------------------------------------------------
     def run(self) -> None:
@@ -89,10 +110,14 @@ class Worker:
         threading.Thread(target=self._publish, name="worker-publish", daemon=True).start()
         try:
             while (job := self.jobs.get()) is not None:
-                self._do(job)
+                self._dispatch(job)
         finally:
+            for thread in self.in_flight:  # cancelled by the reader: they end soon
+                thread.join(DRAIN_S)
             self.stopping.set()
-            for engine in (self.engine, self.judge[1] if self.judge else None):
+            engines = [self.engine, self.judge[1] if self.judge else None,
+                       *(engine for _, engine in self.slot_engines.values())]
+            for engine in engines:
                 if engine is not None:
                     with contextlib.suppress(Exception):
                         engine.close()
@@ -121,10 +146,11 @@ class Worker:
             if job_id in self.cancels:
                 self.cancels[job_id].set()
         elif kind == "status":
-            self.send("status", 0, self.model)
-        elif kind in ("runs", "sweep"):
+            self.send("status", 0, self.model, self.loading)
+        elif kind in ("runs", "sweep", "load"):
             job = _Job(job_id, kind, payload[0], tuple(payload[1:]))
-            self.cancels[job_id] = job.cancel
+            if kind != "load":
+                self.cancels[job_id] = job.cancel
             self.jobs.put(job)
         return True
 
@@ -132,14 +158,17 @@ class Worker:
         while not self.stopping.wait(PUBLISH_S):
             self.flush()
 
-    def flush(self) -> None:
-        live = self.live
-        if live is None or live.trace is None:
-            return
-        with live.lock:
-            delta = live.tracker.delta(live.trace)
-        if delta.nodes or delta.problem is not None:
-            self.send("delta", live.job, live.index, delta)
+    def flush(self, live: _Live | None = None) -> None:
+        """Send what changed in `live` (default: in every run being published)."""
+        with self.lives_lock:
+            lives = [live] if live is not None else list(self.lives.values())
+        for each in lives:
+            if each.trace is None:
+                continue
+            with each.lock:  # computed and sent in one go: deltas arrive in order
+                delta = each.tracker.delta(each.trace)
+                if delta.nodes or delta.problem is not None:
+                    self.send("delta", each.job, each.index, delta)
 
     def send(self, *message: Any) -> None:
         with self.send_lock:
@@ -149,23 +178,104 @@ class Worker:
                 self.stopping.set()
 
     # -- jobs ---------------------------------------------------------------------------
-    def _do(self, job: _Job) -> None:
+    def _dispatch(self, job: _Job) -> None:
+        """Start `job`: a load or a local model's job here, to the end; a server's job in a
+        thread of its own once enough slots are free (jobs start in the order they came)."""
+        if job.kind == "load":
+            self._preload(job)
+            return
+        if not self._spread(job) or job.cancel.is_set():
+            self._do(job)
+            return
+        # connected and measured once, here, so the sidebar has the server's speed
+        loaded = self.model is not None and self.model.name == job.model
+        if not loaded and self._engine(job) is None:
+            self.cancels.pop(job.id, None)
+            return
+        slots = self._take_slots(self.concurrency if job.kind == "sweep" else 1)
+        thread = threading.Thread(target=self._do_in_slots, args=(job, slots),
+                                  name=f"worker-job-{job.id}", daemon=True)
+        self.in_flight = [t for t in self.in_flight if t.is_alive()] + [thread]
+        thread.start()
+
+    def _spread(self, job: _Job) -> bool:
+        """Whether `job` runs beside others: on a model server, with more than one slot."""
+        from lab.engine.openai import is_server_url
+
+        return self.concurrency > 1 and is_server_url(job.model)
+
+    def _take_slots(self, count: int) -> list[int]:
+        with self.slots_changed:
+            self.slots_changed.wait_for(lambda: len(self.free_slots) >= count)
+            taken, self.free_slots = self.free_slots[:count], self.free_slots[count:]
+            return taken
+
+    def _give_slots(self, slots: list[int]) -> None:
+        with self.slots_changed:
+            self.free_slots = sorted(self.free_slots + slots)
+            self.slots_changed.notify_all()
+
+    def _do_in_slots(self, job: _Job, slots: list[int]) -> None:
+        try:
+            self._do(job, slots)
+        finally:
+            self._give_slots(slots)
+
+    def _slot_engine(self, slot: int, model: str) -> Engine:
+        """Slot `slot`'s engine: on the server `model`, or on the one after it in
+        LAB_ENGINE_URL, round-robin (they must serve the same model)."""
+        from lab import config
+
+        urls = config.engine_urls()
+        if model in urls:
+            start = urls.index(model)
+            urls = urls[start:] + urls[:start]
+        else:
+            urls = [model]
+        url = urls[slot % len(urls)]
+        have = self.slot_engines.get(slot)
+        if have is not None and have[0] == url:
+            return have[1]
+        if have is not None:
+            with contextlib.suppress(Exception):
+                have[1].close()
+            del self.slot_engines[slot]
+        engine = self.factory(url)
+        self.slot_engines[slot] = (url, engine)
+        return engine
+
+    def _do(self, job: _Job, slots: list[int] | None = None) -> None:
         try:
             if job.cancel.is_set():
                 self.send("done", job.id, None, "stopped before it started")
                 return
-            engine = self._engine(job)
-            if engine is None:
-                return
-            if job.kind == "runs":
-                self._runs(job, engine)
+            if slots is not None:
+                engines = [self._slot_engine(slot, job.model) for slot in slots]
             else:
-                self._sweep(job, engine)
+                engine = self._engine(job)
+                if engine is None:
+                    return
+                engines = [engine]
+            if job.kind == "runs":
+                self._runs(job, engines[0])
+            else:
+                self._sweep(job, engines)
         except Exception as exc:  # reported in the page; details in the worker's log
             log.exception("job %s failed", job.id)
             self.send("done", job.id, None, f"{type(exc).__name__}: {exc}")
         finally:
             self.cancels.pop(job.id, None)
+
+    def _preload(self, job: _Job) -> None:
+        """Load `job.model` now, before any run asks for it (the client's `preload`)."""
+        try:
+            if (self.model is not None and self.model.name == job.model
+                    and self.engine is not None):
+                self.send("model", job.id, self.model, None)  # loaded already
+            else:
+                self._engine(job)
+        except Exception:  # said in the page by the first run that needs the model
+            log.exception("loading %s failed", job.model)
 
     def _engine(self, job: _Job) -> Engine | None:
         if self.model is not None and self.model.name == job.model and self.engine is not None:
@@ -174,6 +284,8 @@ class Worker:
             self.engine.close()
             self.engine, self.model = None, None
         self.send("phase", job.id, -1, "loading")
+        self.send("loading", 0, job.model)
+        self.loading = job.model
         try:
             start = time.perf_counter()
             engine = self.factory(job.model)
@@ -185,14 +297,23 @@ class Worker:
                       if not _is_user_error(exc) else str(exc))
             self.send("done", job.id, None, f"the model {job.model} could not be loaded: {exc}")
             return None
+        finally:
+            self.loading = None
         self.send("model", job.id, self.model, None)
         return engine
 
     def _runs(self, job: _Job, engine: Engine) -> None:
-        from lab.execution import RunRequest, cannot_start
-
-        requests: list[RunRequest] = list(job.payload[0])
+        requests: list[Any] = list(job.payload[0])
         judge_name: str | None = job.payload[1] if len(job.payload) > 1 else None
+        # the judge's engine is one for the worker: a job that needs it has it to itself
+        uses_judge = judge_name is not None and _needs_judge(requests)
+        with self.judge_lock if uses_judge else contextlib.nullcontext():
+            self._runs_in_turn(job, engine, requests, judge_name)
+
+    def _runs_in_turn(self, job: _Job, engine: Engine, requests: list[Any],
+                      judge_name: str | None) -> None:
+        from lab.execution import cannot_start
+
         reasons = [cannot_start(engine, request, has_judge=bool(judge_name))
                    for request in requests]
         judge = self._judge(judge_name, requests) if not any(reasons) else None
@@ -214,11 +335,7 @@ class Worker:
     def _judge(self, name: str | None, requests: list[Any]) -> Engine | str | None:
         """The judge engine when a request needs one (loaded once, kept while the same judge
         is asked for), or why it could not be loaded."""
-        from lab.strategies.registry import get_strategy
-
-        needed = any(get_strategy(r.strategy).needs_judge(get_strategy(r.strategy).validate(
-            r.params)) for r in requests)
-        if name is None or not needed:
+        if name is None or not _needs_judge(requests):
             return None
         if self.judge is not None and self.judge[0] == name:
             return self.judge[1]
@@ -239,7 +356,8 @@ class Worker:
         from lab.trace import EventKind
 
         live = _Live(job.id, index)
-        self.live = live
+        with self.lives_lock:
+            self.lives[job.id, index] = live
 
         def on_event(event: Any) -> None:
             with live.lock:
@@ -251,38 +369,44 @@ class Worker:
         except ParamError as exc:
             return RunResult(None, None, None, str(exc))
         finally:
-            self.flush()
-            self.live = None
+            self.flush(live)
+            with self.lives_lock:
+                self.lives.pop((job.id, index), None)
         return RunResult(outcome.trace.to_dict(), outcome.run_id, outcome.save_error, None)
 
-    def _sweep(self, job: _Job, engine: Engine) -> None:
+    def _sweep(self, job: _Job, engines: list[Engine]) -> None:
+        """A sweep on `engines`, one run in flight on each (a local model: one engine)."""
         from lab.evaluation import run_sweep
 
         experiment, cells = job.payload
-        result = run_sweep(cells, self._sweep_engines(job.model, engine), self._ledger(),
-                           experiment,
+        result = run_sweep(cells, engines, self._ledger(), experiment,
                            on_progress=lambda p: self.send("progress", job.id, p),
                            cancel=job.cancel)
         self.send("done", job.id, result, None)
-
-    def _sweep_engines(self, model: str, engine: Engine) -> list[Engine]:
-        """A model server listed in LAB_ENGINE_URL with others: one run in flight on each
-        (they must serve the same model); anything else runs on the one engine."""
-        from lab import config
-
-        urls = config.engine_urls()
-        if model not in urls or len(urls) < 2:
-            return [engine]
-        return [engine, *(self.factory(url) for url in urls if url != model)]
 
     def _ledger(self) -> Any:
         """The ledger, opened on the first run (the environment names it)."""
         from lab import config
         from lab.store.ledger import Ledger
 
-        if self.ledger is None:
-            self.ledger = Ledger(config.database_url(), busy_timeout_s=10.0)
-        return self.ledger
+        with self.ledger_lock:
+            if self.ledger is None:
+                self.ledger = Ledger(config.database_url(), busy_timeout_s=10.0)
+            return self.ledger
+
+
+def _needs_judge(requests: list[Any]) -> bool:
+    """Whether a request's strategy asks the judge model (settings it refuses: no)."""
+    from lab.strategies.registry import get_strategy
+
+    def needs(request: Any) -> bool:
+        try:
+            strategy = get_strategy(request.strategy)
+            return bool(strategy.needs_judge(strategy.validate(request.params)))
+        except Exception:  # refused before the run, with its reason (cannot_start)
+            return False
+
+    return any(needs(request) for request in requests)
 
 
 # -- loading ----------------------------------------------------------------------------

@@ -1,0 +1,157 @@
+"""`lab ui --engine-url URL --concurrency N`: against model servers the app's run worker keeps
+up to N jobs in flight, each on an engine of its own (a scripted model standing in for the
+server, then llama-cpp-python's real server on SmolLM2-135M); with 1, or on a local model,
+one at a time; results are stored as before."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from test_app_support import slow_scripted_engine
+from test_engine_url import ModelServer, free_port
+
+from lab import config
+from lab.execution import RunRequest
+from lab.store.ledger import Ledger
+from lab.tasks.datasets import load_set
+from lab.tasks.problem import Problem
+from lab.worker.client import WorkerBatch, WorkerClient
+
+PROBLEM = Problem(id="p1", question="What is 9 + 9?", gold="18", source="test")
+SERVER = f"http://127.0.0.1:{free_port()}/v1"  # a server's address; the scripted engine answers
+TIMEOUT_S = 120
+
+
+def most_running_at_once(batches: Sequence[WorkerBatch], timeout_s: float = TIMEOUT_S) -> int:
+    """Watch the batches until they end: the most runs that were running at the same time."""
+    most, deadline = 0, time.monotonic() + timeout_s
+    while not all(b.done for b in batches):
+        assert time.monotonic() < deadline, "the runs did not finish in time"
+        most = max(most, sum(r.phase == "running" for b in batches for r in b.runs))
+        time.sleep(0.01)
+    return most
+
+
+def two_jobs_at_once(client: WorkerClient, model: str, request: RunRequest) -> tuple[
+        list[WorkerBatch], int]:
+    batches = [client.submit_runs(model, [request], f"page-{i}") for i in range(2)]
+    return batches, most_running_at_once(batches)
+
+
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_jobs_on_a_server_overlap_up_to_the_concurrency(concurrency: int,
+                                                       monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAB_ENGINE_URL", SERVER)
+    monkeypatch.setenv("LAB_CONCURRENCY", str(concurrency))
+    client = WorkerClient(slow_scripted_engine)
+    try:
+        batches, most = two_jobs_at_once(client, SERVER, RunRequest(
+            "self-consistency", PROBLEM, {"n": 2}))
+        assert most == concurrency
+        runs = [b.runs[0] for b in batches]
+        assert all(r.error is None and r.trace.status == "complete" for r in runs)
+        stored = [Ledger(config.database_url()).get_run(r.run_id) for r in runs]
+        assert [s.status for s in stored] == ["complete", "complete"]
+        assert all(s.correct is True for s in stored)
+    finally:
+        client.close()
+
+
+def test_a_local_model_runs_one_job_at_a_time(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAB_ENGINE_URL", SERVER)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient(slow_scripted_engine)
+    try:
+        batches, most = two_jobs_at_once(client, "smollm2-135m", RunRequest("cot", PROBLEM))
+        assert most == 1
+        assert batches[1].runs[0].error is None
+    finally:
+        client.close()
+
+
+def test_a_second_job_waits_only_when_the_slots_are_taken(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAB_ENGINE_URL", SERVER)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient(slow_scripted_engine)
+    try:
+        request = RunRequest("cot", PROBLEM)
+        first = client.submit_runs(SERVER, [request], "a")
+        second = client.submit_runs(SERVER, [request], "b")
+        third = client.submit_runs(SERVER, [request], "c")
+        assert second.runs[0].phase != "waiting" and third.runs[0].phase == "waiting"
+        local = client.submit_runs("smollm2-135m", [request], "d")
+        assert local.runs[0].phase == "waiting"
+        for batch in (first, second, third, local):
+            assert batch.wait(TIMEOUT_S) and batch.runs[0].error is None
+    finally:
+        client.close()
+
+
+# -- lab ui ------------------------------------------------------------------------------------
+def lab_ui(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, dict[str, str]]:
+    """`lab ui ARGS` up to the exec of Streamlit: exit code, output, the env it passed."""
+    from lab.cli import main
+    from lab.commands import ui as ui_command
+
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(ui_command.os, "execve", lambda *a: calls.append(a))
+    monkeypatch.setattr(ui_command.os, "chdir", lambda path: None)
+    result = CliRunner().invoke(main, ["ui", "--headless", *args])
+    env = calls[0][2] if calls else {}
+    assert isinstance(env, dict)
+    return result.exit_code, result.output, env
+
+
+def test_lab_ui_passes_the_concurrency_and_refuses_it_without_a_server(
+        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LAB_ENGINE_URL", raising=False)
+    monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
+    code, output, env = lab_ui(monkeypatch, "--concurrency", "2")
+    assert code != 0 and not env
+    assert "--concurrency needs --engine-url: a local model runs one request at a time" in output
+    code, output, env = lab_ui(monkeypatch, "--engine-url", "http://127.0.0.1:8080",
+                               "--concurrency", "8")
+    assert code == 0, output
+    assert env["LAB_ENGINE_URL"] == "http://127.0.0.1:8080" and env["LAB_CONCURRENCY"] == "8"
+    assert "model server http://127.0.0.1:8080, 8 runs at once" in output
+
+
+def test_the_default_is_one_job_per_server_as_in_lab_eval(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
+    monkeypatch.setenv("LAB_ENGINE_URL", "http://a:1/v1, http://b:2")
+    assert config.engine_concurrency() == 2
+    monkeypatch.delenv("LAB_ENGINE_URL")
+    assert config.engine_concurrency() == 1
+
+
+# -- a real server ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(smollm_path: Path):
+    running = ModelServer(smollm_path)
+    yield running
+    running.stop()
+
+
+def test_two_jobs_overlap_on_a_real_server_and_are_stored(server, smollm_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAB_ENGINE_URL", server.url)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient()
+    try:
+        problem = load_set("arith", limit=1)[0]
+        batches, most = two_jobs_at_once(client, server.url, RunRequest(
+            "self-consistency", problem, {"n": 2, "max_tokens": 16}))
+        assert most == 2
+        for batch in batches:
+            [run] = batch.runs
+            assert run.error is None and run.trace.status == "complete", run.error
+            stored = Ledger(config.database_url()).get_run(run.run_id)
+            assert stored.status == "complete" and stored.model == smollm_path.stem
+            assert stored.generated_tokens > 0
+        assert client.model is not None and client.model.name == server.url
+    finally:
+        client.close()
