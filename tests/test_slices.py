@@ -26,6 +26,7 @@ def test_problems_are_named_by_position_in_their_set():
     assert name_problems("arith", ["arith-0001", "arith-0002", "arith-0004"]) == (
         "problems 1-2, 4 of arith (3)")
     assert name_problems("jsonl:/nowhere/x.jsonl", ["a", "b"]) == "2 problems of x.jsonl"
+    assert name_problems("arith", ["arith-0002"]) == "problem 2 of arith (1)"
 
 
 def test_lab_eval_names_the_slice_it_ran(monkeypatch: pytest.MonkeyPatch):

@@ -60,7 +60,8 @@ def name_problems(source: str, ids: Iterable[str]) -> str:
     label = source.rsplit("/", 1)[-1] if ":" in source else source
     found = [where[i] for i in chosen if i in where]
     if where and len(found) == len(chosen):
-        return f"problems {runs_of_positions(found)} of {label} ({len(chosen)})"
+        word = "problem" if len(chosen) == 1 else "problems"
+        return f"{word} {runs_of_positions(found)} of {label} ({len(chosen)})"
     return f"{len(chosen)} problem{'' if len(chosen) == 1 else 's'} of {label}"
 
 
