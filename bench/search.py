@@ -47,14 +47,14 @@ def main() -> None:
     if args.evicting:
         engine._scoring = lambda: engine._cache  # type: ignore[method-assign]
     paths = [0]
-    original = engine._continue_group
+    original = engine._generate_targets
 
-    def counting(prompt, prefixes, *rest, **kwargs):
-        generation = original(prompt, prefixes, *rest, **kwargs)
+    def counting(targets, prefixes, *rest, **kwargs):
+        generation = original(targets, prefixes, *rest, **kwargs)
         paths[0] += generation.prompt_tokens_decoded
         return generation
 
-    engine._continue_group = counting  # type: ignore[method-assign]
+    engine._generate_targets = counting  # type: ignore[method-assign]
     problems = load_set(args.set, limit=args.problems)
     print(f"# {engine.model_name}, {len(problems)} {args.set} problems, "
           f"threads={args.threads or n_threads()}, {platform.machine()}"

@@ -73,10 +73,16 @@ def engine_urls() -> list[str]:
     return [url for url in raw.replace(",", " ").split() if url]
 
 
+# Runs a local model decodes together (lab.engine.shared): llama.cpp's 256 sequence ids, 64
+# for each run as when it runs alone.
+MAX_LOCAL_LANES = 4
+
+
 def engine_concurrency() -> int:
-    """Runs the app's worker keeps in flight against the model servers of LAB_ENGINE_URL, one
-    engine each, round-robin over the servers: `LAB_CONCURRENCY` (`lab ui --concurrency`), else
-    one per server. A local model runs one at a time whatever this says."""
+    """Runs the app's worker keeps in flight: against the model servers of LAB_ENGINE_URL, one
+    engine each, round-robin over the servers; on a local model, decoded together in one
+    batch (at most MAX_LOCAL_LANES). `LAB_CONCURRENCY` (`lab ui --concurrency`), else one per
+    server, and one on a local model."""
     if os.environ.get("LAB_CONCURRENCY", "").strip():
         return max(1, int(os.environ["LAB_CONCURRENCY"]))
     return max(1, len(engine_urls()))

@@ -83,9 +83,23 @@ def test_two_runs_in_flight_over_two_servers_one_ledger(two_servers, monkeypatch
     assert code == 0 and "all 3 runs of servers are stored" in err and requests.sent == 3
 
 
-def test_concurrency_without_a_server_is_refused():
-    code, _, err = lab(*SWEEP, "--concurrency", "2")
-    assert code != 0 and "--concurrency needs --engine-url" in err
+def test_a_local_model_runs_up_to_four_runs_decoded_together(smollm_path):
+    code, _, err = lab(*SWEEP, "--concurrency", "5")
+    assert code != 0 and "a local model decodes at most 4 runs together" in err
+    local = [*SWEEP[:-2], "--model", str(smollm_path), "--json", "--experiment"]
+    code, out, err = lab(*local, "local-lanes", "--concurrency", "2")
+    assert code == 0, err
+    assert json.loads(out)["ran"] == 3
+    code, _, err = lab(*local, "local-alone")
+    assert code == 0, err
+    ledger = Ledger()
+    together, alone = ({r.problem_id: r for r in ledger.list_runs(experiment=name)}
+                       for name in ("local-lanes", "local-alone"))
+    assert sorted(together) == sorted(alone) == ["arith-0001", "arith-0002", "arith-0003"]
+    for problem_id, run in together.items():  # greedy: the same text decoded beside others
+        assert run.status == "complete"
+        assert run.answer == alone[problem_id].answer
+        assert run.generated_tokens == alone[problem_id].generated_tokens
 
 
 def test_a_server_that_dies_mid_sweep_leaves_interrupted_runs_and_a_resumable_sweep(

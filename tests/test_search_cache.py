@@ -76,14 +76,14 @@ def test_beam_search_with_self_verify_continues_its_paths_from_the_cache(smollm_
     problem = Problem(id="c1", question="What is 12 plus 7?", gold="19", kind=AnswerKind.NUMBER)
     decoded: list[tuple[int, int]] = []  # (prompt tokens decoded, sequences) per expansion
     engine = smollm_engine
-    original = engine._continue_group
+    original = engine._generate_targets
 
-    def recording(prompt, prefixes, *args, **kwargs):
-        generation = original(prompt, prefixes, *args, **kwargs)
+    def recording(targets, prefixes, *args, **kwargs):
+        generation = original(targets, prefixes, *args, **kwargs)
         decoded.append((generation.prompt_tokens_decoded, len(prefixes)))
         return generation
 
-    monkeypatch.setattr(engine, "_continue_group", recording)
+    monkeypatch.setattr(engine, "_generate_targets", recording)
     trace = run_strategy("beam-search", problem, engine,
                          {"width": 2, "branch": 2, "depth": 3, "max_tokens": 24,
                           "scorer": "self-verify", "seed": 5})

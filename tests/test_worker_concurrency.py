@@ -1,7 +1,8 @@
-"""`lab ui --engine-url URL --concurrency N`: against model servers the app's run worker keeps
-up to N jobs in flight, each on an engine of its own (a scripted model standing in for the
-server, then llama-cpp-python's real server on SmolLM2-135M); with 1, or on a local model,
-one at a time; results are stored as before."""
+"""`lab ui [--engine-url URL] --concurrency N`: the app's run worker keeps up to N jobs in
+flight. Against model servers each has an engine of its own (a scripted model standing in for
+the server, then llama-cpp-python's real server on SmolLM2-135M); on a local model they are
+lanes of one shared decoder (the real SmolLM2-135M); with 1, one at a time; results are
+stored as before."""
 
 from __future__ import annotations
 
@@ -61,9 +62,9 @@ def test_jobs_on_a_server_overlap_up_to_the_concurrency(concurrency: int,
         client.close()
 
 
-def test_a_local_model_runs_one_job_at_a_time(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("LAB_ENGINE_URL", SERVER)
-    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+def test_a_local_model_runs_one_job_at_a_time_by_default(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LAB_ENGINE_URL", raising=False)
+    monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
     client = WorkerClient(slow_scripted_engine)
     try:
         batches, most = two_jobs_at_once(client, "smollm2-135m", RunRequest("cot", PROBLEM))
@@ -106,13 +107,16 @@ def lab_ui(monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str, dict[
     return result.exit_code, result.output, env
 
 
-def test_lab_ui_passes_the_concurrency_and_refuses_it_without_a_server(
+def test_lab_ui_passes_the_concurrency_and_refuses_too_many_lanes_of_a_local_model(
         monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("LAB_ENGINE_URL", raising=False)
     monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
-    code, output, env = lab_ui(monkeypatch, "--concurrency", "2")
+    code, output, env = lab_ui(monkeypatch, "--concurrency", "5")
     assert code != 0 and not env
-    assert "--concurrency needs --engine-url: a local model runs one request at a time" in output
+    assert "--concurrency 5: a local model decodes at most 4 runs together" in output
+    code, output, env = lab_ui(monkeypatch, "--concurrency", "3")
+    assert code == 0 and env["LAB_CONCURRENCY"] == "3"
+    assert "3 runs at once, decoded together" in output
     code, output, env = lab_ui(monkeypatch, "--engine-url", "http://127.0.0.1:8080",
                                "--concurrency", "8")
     assert code == 0, output
@@ -153,5 +157,27 @@ def test_two_jobs_overlap_on_a_real_server_and_are_stored(server, smollm_path: P
             assert stored.status == "complete" and stored.model == smollm_path.stem
             assert stored.generated_tokens > 0
         assert client.model is not None and client.model.name == server.url
+    finally:
+        client.close()
+
+
+# -- a local model's lanes ---------------------------------------------------------------------
+def test_two_jobs_on_a_local_model_are_decoded_together(smollm_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("LAB_ENGINE_URL", raising=False)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient()
+    try:
+        problem = load_set("arith", limit=1)[0]
+        batches, most = two_jobs_at_once(client, "smollm2-135m", RunRequest(
+            "self-consistency", problem, {"n": 2, "max_tokens": 24}))
+        assert most == 2
+        runs = [batch.runs[0] for batch in batches]
+        assert all(r.error is None and r.trace.status == "complete" for r in runs), runs
+        # the same request and seed: the same chains, though decoded beside each other
+        chains = [[n.text for n in r.trace.nodes if n.kind == "chain"] for r in runs]
+        assert chains[0] == chains[1] and len(chains[0]) == 2
+        stored = [Ledger(config.database_url()).get_run(r.run_id) for r in runs]
+        assert all(s.status == "complete" and s.model == smollm_path.stem for s in stored)
     finally:
         client.close()

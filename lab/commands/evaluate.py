@@ -65,7 +65,8 @@ EXIT_INTERRUPTED = 130
 @engine_url_option
 @click.option("--concurrency", type=click.IntRange(1, 256), default=None,
               help="Runs in flight at once, over the --engine-url servers round-robin "
-                   "(default: one per server; a local model runs one at a time).")
+                   "(default: one per server), or decoded together on a local model (at most "
+                   "4; default 1).")
 @click.option("--experiment", default=None,
               help="Experiment name (default: one derived from the arguments).")
 @click.option("--reuse-samples/--no-reuse-samples", default=True, show_default=True,
@@ -112,8 +113,8 @@ def evaluate(set_spec: str, limit: int | None, span: str | None, seed: int | Non
         set_spec, limit if span is None else span, spec, model_name)
     ledger = _ledger()
     started = time.monotonic()
-    result = _sweep(cells, ledger, experiment, lambda: servers or [open_engine(model)],
-                    model_name)
+    result = _sweep(cells, ledger, experiment,
+                    lambda: servers or _local_engines(model, concurrency), model_name)
     rows = _ledger_call(lambda: summarize(ledger, experiment, _ladders(cells)))
     paired = _paired(rows, wanted) if wanted is not None else None
     _report(rows, result, experiment, ledger.location, time.monotonic() - started, as_json,
@@ -245,9 +246,12 @@ def _check_no_judge(cells: Sequence[Cell]) -> None:
 
 def _servers(urls: list[str], model: str | None, concurrency: int | None) -> list[Engine]:
     """One engine per run in flight, over the servers round-robin (none without a URL)."""
+    from lab import config
+
     if not urls:
-        if concurrency not in (None, 1):
-            fail("--concurrency needs --engine-url: a local model runs one request at a time")
+        if concurrency is not None and concurrency > config.MAX_LOCAL_LANES:
+            fail(f"--concurrency {concurrency}: a local model decodes at most "
+                 f"{config.MAX_LOCAL_LANES} runs together")
         return []
     first = [open_server(url, model) for url in urls]
     names = {engine.model_name for engine in first}
@@ -257,6 +261,13 @@ def _servers(urls: list[str], model: str | None, concurrency: int | None) -> lis
     count = concurrency or len(urls)
     return [first[i] if i < len(first) else open_server(urls[i % len(urls)], first[0].model)
             for i in range(count)]
+
+
+def _local_engines(model: str | None, concurrency: int | None) -> list[Engine]:
+    """The local model, as `concurrency` lanes decoded together when more than one."""
+    from lab.engine.shared import shared_lanes
+
+    return shared_lanes(open_engine(model), concurrency or 1)
 
 
 def _check_servers(engine: Engine, cells: Sequence[Cell]) -> None:

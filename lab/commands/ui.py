@@ -13,7 +13,8 @@ given.
 
 Against model servers (`--engine-url`, LAB_ENGINE_URL) the app's run worker keeps up to
 `--concurrency` jobs in flight (LAB_CONCURRENCY; default one per server), as `lab eval
---concurrency` does; a local model runs one at a time.
+--concurrency` does; on a local model up to 4 jobs (a classroom's) are decoded together, their
+sequences in the same batches (lab.engine.shared; default one at a time).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ READY_TIMEOUT_S = 60.0
               help="Run against an OpenAI-compatible model server instead of a local model "
                    "(sets LAB_ENGINE_URL; repeat it to give a Scaling sweep several servers).")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=None,
-              help="Runs in flight at once on the --engine-url servers, round-robin (sets "
-                   "LAB_CONCURRENCY; default: one per server; a local model runs one at a "
-                   "time).")
+              help="Runs in flight at once on the --engine-url servers, round-robin, or "
+                   "decoded together on a local model, at most 4 (sets LAB_CONCURRENCY; "
+                   "default: one per server, one on a local model).")
 @click.option("--port", type=int, default=8501, show_default=True, help="Port to serve on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (0.0.0.0 shares the lab with your network).")
@@ -74,8 +75,9 @@ def ui(model: str | None, engine_url: tuple[str, ...], concurrency: int | None, 
         env["LAB_ENGINE_URL"] = " ".join(engine_urls(engine_url))
     servers = env.get("LAB_ENGINE_URL", "").replace(",", " ").split()
     if concurrency is not None:
-        if not servers and concurrency != 1:
-            fail("--concurrency needs --engine-url: a local model runs one request at a time")
+        if not servers and concurrency > config.MAX_LOCAL_LANES:
+            fail(f"--concurrency {concurrency}: a local model decodes at most "
+                 f"{config.MAX_LOCAL_LANES} runs together")
         env["LAB_CONCURRENCY"] = str(concurrency)
     tokens = access_tokens(host, token or env.get("LAB_TOKEN") or None,
                            admin_token or env.get("LAB_ADMIN_TOKEN") or None)
@@ -87,8 +89,8 @@ def ui(model: str | None, engine_url: tuple[str, ...], concurrency: int | None, 
     open_browser = not headless and has_display()
     engine = (f"model server {', '.join(servers)}" if servers else
               f"model {env.get('LAB_MODEL', config.default_model())}")
-    if servers and concurrency and concurrency > 1:
-        engine += f", {concurrency} runs at once"
+    if concurrency and concurrency > 1:
+        engine += f", {concurrency} runs at once" + ("" if servers else ", decoded together")
     click.echo(f"Inference Scaling Lab on {url}  ({engine}, ledger {config.database_url()})",
                err=True)
     if tokens is not None:

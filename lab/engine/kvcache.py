@@ -21,12 +21,19 @@ BatchItem = tuple[int, int, int, bool]
 
 
 class SequenceCache:
-    def __init__(self, ctx: ll.llama_context_p, n_batch: int, n_seq_max: int):
+    """Sequence ids first_id .. first_id + n_seq_max - 1 of a context (all of them unless it
+    is one lane of a context shared by several, see lab.engine.shared); the ids this class
+    hands out and takes are counted from first_id."""
+
+    def __init__(self, ctx: ll.llama_context_p, n_batch: int, n_seq_max: int,
+                 first_id: int = 0, shared: bool = False):
         self._ctx = ctx
         self._mem = ll.llama_get_memory(ctx)
         self.n_batch = n_batch
         self.n_seq_max = n_seq_max
-        self._batch = ll.llama_batch_init(n_batch, 0, n_seq_max)
+        self.first_id = first_id
+        self.shared = shared  # other lanes' sequences live in the context too
+        self._batch = ll.llama_batch_init(n_batch, 0, first_id + n_seq_max)
         self.cached: dict[int, list[int]] = {}  # seq id -> tokens whose KV is in the cache
         self.logit_rows: dict[tuple[int, int], int] = {}  # (seq, pos) -> row of the last decode
 
@@ -58,15 +65,16 @@ class SequenceCache:
         old_ids = list(self.cached)
         # Move cached sources out of the way of the target ids 0..K-1.
         offset = self.n_seq_max // 2
+        first = self.first_id
         for i, src in enumerate(old_ids):
-            ll.llama_memory_seq_cp(self._mem, src, offset + i, -1, -1)
-            ll.llama_memory_seq_rm(self._mem, src, -1, -1)
+            ll.llama_memory_seq_cp(self._mem, first + src, first + offset + i, -1, -1)
+            ll.llama_memory_seq_rm(self._mem, first + src, -1, -1)
         moved = {src: offset + i for i, src in enumerate(old_ids)}
         for k, (source, length) in enumerate(reuse):
             if source is not None and length > 0:
-                ll.llama_memory_seq_cp(self._mem, moved[source], k, 0, length)
+                ll.llama_memory_seq_cp(self._mem, first + moved[source], first + k, 0, length)
         for tmp in moved.values():
-            ll.llama_memory_seq_rm(self._mem, tmp, -1, -1)
+            ll.llama_memory_seq_rm(self._mem, first + tmp, -1, -1)
         starts = [length for _, length in reuse]
         decoded = self._decode_shared_spans(targets, starts, logits_from)
         self.cached = {k: list(t) for k, t in enumerate(targets)}
@@ -100,7 +108,8 @@ class SequenceCache:
                 self._decode_spans([(members[0], begin, shared, False)], targets)
                 decoded += shared - begin
                 for k in members[1:]:
-                    ll.llama_memory_seq_cp(self._mem, members[0], k, begin, shared)
+                    ll.llama_memory_seq_cp(self._mem, self.first_id + members[0],
+                                           self.first_id + k, begin, shared)
                 begin = shared
             for k in members:
                 spans.append((k, begin, len(targets[k]), True))
@@ -148,7 +157,7 @@ class SequenceCache:
             batch.token[i] = token
             batch.pos[i] = pos
             batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = seq
+            batch.seq_id[i][0] = self.first_id + seq
             batch.logits[i] = logits
         batch.n_tokens = len(chunk)
 
@@ -163,7 +172,11 @@ class SequenceCache:
             raise EngineError(f"llama_decode failed with status {status}")
 
     def reset(self) -> None:
-        ll.llama_memory_clear(self._mem, True)
+        if self.shared:  # only this lane's sequences: the others' are still being decoded
+            for seq in range(self.first_id, self.first_id + self.n_seq_max):
+                ll.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        else:
+            ll.llama_memory_clear(self._mem, True)
         self.cached = {}
 
 

@@ -47,6 +47,11 @@ from lab.engine.kvcache import SequenceCache
 from lab.engine.sequence import SequenceState, logits_array, token_stats
 from lab.engine.turn import TurnLock
 
+# generates token targets (prompt tokens plus a prefix each) into a Generation:
+# (targets, prefixes, params, seeds, on_token, cancel)
+TargetRunner = Callable[[list[list[int]], list[str], SamplingParams, list[int],
+                         TokenCallback | None, threading.Event | None], Generation]
+
 _backend_lock = threading.Lock()
 _backend_ready = False
 GGML_LOG_LEVEL_ERROR = 4  # ggml's levels: 1 debug, 2 info, 3 warn, 4 error, 5 continued
@@ -115,10 +120,10 @@ class LlamaCppEngine(Engine):
         self._model = self._load_model()
         self._vocab = ll.llama_model_get_vocab(self._model)
         self.n_vocab = ll.llama_vocab_n_tokens(self._vocab)
-        self._ctx = self._new_context(self.options.n_seq_max, self._main_n_ctx())
+        self._ctx = self.new_context(self.options.n_seq_max, self._main_n_ctx())
         self._cache = SequenceCache(self._ctx, self.options.n_batch, self.options.n_seq_max)
         self._score_cache: SequenceCache | None = None  # made on the first scoring call
-        self.chat = ChatFormat.from_model(self._model, self._piece)
+        self.chat = ChatFormat.from_model(self._model, self.piece)
         self._closed = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -137,7 +142,7 @@ class LlamaCppEngine(Engine):
         n_ctx_train = ll.llama_model_n_ctx_train(self._model)
         return min(opts.n_ctx, n_ctx_train * opts.n_seq_max) if n_ctx_train else opts.n_ctx
 
-    def _new_context(self, n_seq_max: int, n_ctx: int) -> ll.llama_context_p:
+    def new_context(self, n_seq_max: int, n_ctx: int) -> ll.llama_context_p:
         opts = self.options
         params = ll.llama_context_default_params()
         params.n_ctx = n_ctx
@@ -162,15 +167,19 @@ class LlamaCppEngine(Engine):
         last scoring prompt stays cached for the next one, e.g. the head of a verification
         template)."""
         if self._score_cache is None:
-            self._score_cache = SequenceCache(self._new_context(2, self.n_ctx),
+            self._score_cache = SequenceCache(self.new_context(2, self.n_ctx),
                                               self.options.n_batch, 2)
         return self._score_cache
 
     def forget_cache(self) -> None:
         with self._lock:
             self._cache.reset()
-            if self._score_cache is not None:
-                self._score_cache.reset()
+            self.forget_scoring_cache()
+
+    def forget_scoring_cache(self) -> None:
+        """Drop the scoring context's cached prompt (by whoever holds the engine's turn)."""
+        if self._score_cache is not None:
+            self._score_cache.reset()
 
     def close(self) -> None:
         if self._closed:
@@ -199,7 +208,7 @@ class LlamaCppEngine(Engine):
             n = ll.llama_tokenize(self._vocab, data, len(data), buf, capacity, add_bos, special)
         return list(buf[:n])
 
-    def _piece(self, token: int, special: bool = False) -> bytes:
+    def piece(self, token: int, special: bool = False) -> bytes:
         buf = ctypes.create_string_buffer(64)
         n = ll.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
         if n < 0:
@@ -208,7 +217,7 @@ class LlamaCppEngine(Engine):
         return buf.raw[:n]
 
     def detokenize(self, tokens: Sequence[int]) -> str:
-        return b"".join(self._piece(t) for t in tokens).decode("utf-8", errors="replace")
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text, special=False))
@@ -223,7 +232,7 @@ class LlamaCppEngine(Engine):
     def n_ctx(self) -> int:
         return ll.llama_n_ctx(self._ctx)
 
-    def _check_fits(self, targets: list[list[int]], max_tokens: int) -> None:
+    def check_fits(self, targets: list[list[int]], max_tokens: int) -> None:
         longest = max(len(t) for t in targets) + max_tokens
         if longest > self.n_ctx:
             raise EngineError(f"prompt of {max(len(t) for t in targets)} tokens plus "
@@ -239,33 +248,42 @@ class LlamaCppEngine(Engine):
     def _continue(self, prompt: Prompt, prefixes: list[str], params: SamplingParams,
                   seeds: list[int], on_token: TokenCallback | None,
                   cancel: threading.Event | None) -> Generation:
-        size = self.max_batch_sequences
-        if len(prefixes) <= size:
-            return self._continue_group(prompt, prefixes, params, seeds, on_token, cancel)
-
-        def group(start: int) -> Generation:
-            shifted = (None if on_token is None
-                       else lambda i, token: on_token(i + start, token))
-            return self._continue_group(prompt, prefixes[start:start + size], params,
-                                        seeds[start:start + size], shifted, cancel)
-
-        return _in_groups(len(prefixes), size, group)
-
-    def _continue_group(self, prompt: Prompt, prefixes: list[str], params: SamplingParams,
-                        seeds: list[int], on_token: TokenCallback | None,
-                        cancel: threading.Event | None) -> Generation:
-        base = self.prompt_tokens(prompt)
-        targets = [base + (self.tokenize(p, special=False) if p else []) for p in prefixes]
-        return self._generate_targets(targets, prefixes, params, seeds, on_token, cancel)
+        return self.continue_in_groups(self._generate_targets, prompt, prefixes, params, seeds,
+                                       on_token, cancel)
 
     def _generate_each(self, prompts: list[Prompt], params: SamplingParams, seeds: list[int],
                        cancel: threading.Event | None) -> Generation:
+        return self.each_in_groups(self._generate_targets, prompts, params, seeds, cancel)
+
+    def continue_in_groups(self, run: TargetRunner, prompt: Prompt, prefixes: list[str],
+                           params: SamplingParams, seeds: list[int],
+                           on_token: TokenCallback | None,
+                           cancel: threading.Event | None) -> Generation:
+        """`continue_prefixes` as token targets, `max_batch_sequences` at a time, each group
+        generated by `run` (this engine's own decode loop, or a lane of a shared one)."""
+        size = self.max_batch_sequences
+        base = self.prompt_tokens(prompt)
+
+        def group(start: int) -> Generation:
+            shifted = (on_token if on_token is None or start == 0
+                       else lambda i, token: on_token(i + start, token))
+            chunk = prefixes[start:start + size]
+            targets = [base + (self.tokenize(p, special=False) if p else []) for p in chunk]
+            return run(targets, chunk, params, seeds[start:start + size], shifted, cancel)
+
+        if len(prefixes) <= size:
+            return group(0)
+        return _in_groups(len(prefixes), size, group)
+
+    def each_in_groups(self, run: TargetRunner, prompts: list[Prompt], params: SamplingParams,
+                       seeds: list[int], cancel: threading.Event | None) -> Generation:
+        """`generate_each` as token targets, `max_batch_sequences` at a time (see above)."""
         size = self.max_batch_sequences
 
         def group(start: int) -> Generation:
             chunk = prompts[start:start + size]
-            return self._generate_targets([self.prompt_tokens(p) for p in chunk], [""] * len(chunk),
-                                          params, seeds[start:start + size], None, cancel)
+            return run([self.prompt_tokens(p) for p in chunk], [""] * len(chunk), params,
+                       seeds[start:start + size], None, cancel)
 
         return _in_groups(len(prompts), size, group)
 
@@ -273,9 +291,9 @@ class LlamaCppEngine(Engine):
                           params: SamplingParams, seeds: list[int],
                           on_token: TokenCallback | None,
                           cancel: threading.Event | None) -> Generation:
-        self._check_fits(targets, params.max_tokens)
+        self.check_fits(targets, params.max_tokens)
         decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets])
-        states = [SequenceState(k, targets[k], params, seeds[k], self._piece)
+        states = [SequenceState(k, targets[k], params, seeds[k], self.piece)
                   for k in range(len(targets))]
         rows = {k: self._cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
         started = time.perf_counter()
@@ -299,17 +317,7 @@ class LlamaCppEngine(Engine):
                        cancel: threading.Event | None) -> None:
         live = list(states)
         while live:
-            for state in live:
-                logits = self._logits(rows[state.seq_id])
-                peak = float(logits.max())
-                token_id = state.sampler.sample(logits, peak)
-                if ll.llama_vocab_is_eog(self._vocab, token_id):
-                    state.finish("eos")
-                    continue
-                token = token_stats(token_id, logits, params.top_logprobs, self._piece, peak)
-                state.append(token)  # may finish it (stop string, max tokens)
-                if on_token is not None and on_token(state.seq_id, token) is True:
-                    state.finish("stopped")  # the caller asked to cut this sequence here
+            self.sample_step(live, rows, params, on_token)
             live = [s for s in live if s.finish_reason is None]
             if self._cancelled(cancel):
                 for state in live:
@@ -323,6 +331,23 @@ class LlamaCppEngine(Engine):
                 state.mark_decoded()
                 rows[state.seq_id] = row
 
+    def sample_step(self, live: list[SequenceState], rows: dict[int, int],
+                    params: SamplingParams, on_token: TokenCallback | None,
+                    ctx: ll.llama_context_p | None = None) -> None:
+        """Sample each live sequence's next token from its row of the last decode (of `ctx`,
+        default the engine's own context) and append it; a sequence may finish here."""
+        for state in live:
+            logits = self._logits(rows[state.seq_id], ctx)
+            peak = float(logits.max())
+            token_id = state.sampler.sample(logits, peak)
+            if ll.llama_vocab_is_eog(self._vocab, token_id):
+                state.finish("eos")
+                continue
+            token = token_stats(token_id, logits, params.top_logprobs, self.piece, peak)
+            state.append(token)  # may finish it (stop string, max tokens)
+            if on_token is not None and on_token(state.seq_id, token) is True:
+                state.finish("stopped")  # the caller asked to cut this sequence here
+
     def _logits(self, row: int, ctx: ll.llama_context_p | None = None) -> np.ndarray:
         context = self._ctx if ctx is None else ctx
         return logits_array(ll.llama_get_logits_ith(context, row), self.n_vocab)
@@ -330,45 +355,59 @@ class LlamaCppEngine(Engine):
     # -- scoring ------------------------------------------------------------------------
     def score(self, prompt: Prompt, continuation: str | Sequence[int]) -> list[Token]:
         with self._lock:
-            base = self.prompt_tokens(prompt)
-            cont = (self.tokenize(continuation, special=False) if isinstance(continuation, str)
-                    else list(continuation))
-            if not cont:
-                return []
-            target = base + cont
-            self._check_fits([target], 0)
-            if len(cont) > self.options.n_batch:
-                raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
-            cache = self._scoring()
-            # the prompt first, as generation decodes it, then the continuation's rows: one
-            # batch of prompt and continuation would reach llama.cpp's tiled attention (64+
-            # tokens), which rounds differently from the steps that generated them
-            decoded, _ = cache.prepare([base], [len(base) - 1])
-            more, _ = cache.prepare([target], [len(base) - 1])
-            decoded += more
-            self._read_prompt(len(target), decoded)
-            tokens = []
-            for i, token_id in enumerate(cont):
-                row = cache.logit_rows[(0, len(base) - 1 + i)]
-                logits = self._logits(row, cache.ctx)
-                tokens.append(token_stats(token_id, logits, 0, self._piece))
-            return tokens
+            tokens, read, decoded = self.score_unlocked(prompt, continuation)
+        if tokens:
+            self._read_prompt(read, decoded)
+        return tokens
 
     def next_token_logprobs(self, prompt: Prompt, candidates: Sequence[str]) -> dict[str, float]:
         with self._lock:
-            base = self.prompt_tokens(prompt)
-            cache = self._scoring()
-            decoded, _ = cache.prepare([base], [len(base) - 1])
-            self._read_prompt(len(base), decoded)
-            logits = self._logits(cache.logit_rows[(0, len(base) - 1)], cache.ctx)
-            result = {}
-            for candidate in candidates:
-                first = self.tokenize(candidate, special=False)[:1]
-                if not first:
-                    raise ValueError(f"candidate {candidate!r} has no tokens")
-                stats = token_stats(first[0], logits, 0, self._piece)
-                result[candidate] = stats.logprob
-            return result
+            result, read, decoded = self.next_token_logprobs_unlocked(prompt, candidates)
+        self._read_prompt(read, decoded)
+        return result
+
+    def score_unlocked(self, prompt: Prompt, continuation: str | Sequence[int],
+                       ) -> tuple[list[Token], int, int]:
+        """`score` by whoever holds the engine's turn: the tokens, and the prompt tokens read
+        and decoded (for the caller's `_read_prompt`, on the caller's thread)."""
+        base = self.prompt_tokens(prompt)
+        cont = (self.tokenize(continuation, special=False) if isinstance(continuation, str)
+                else list(continuation))
+        if not cont:
+            return [], 0, 0
+        target = base + cont
+        self.check_fits([target], 0)
+        if len(cont) > self.options.n_batch:
+            raise EngineError(f"can score at most {self.options.n_batch} tokens at once")
+        cache = self._scoring()
+        # the prompt first, as generation decodes it, then the continuation's rows: one
+        # batch of prompt and continuation would reach llama.cpp's tiled attention (64+
+        # tokens), which rounds differently from the steps that generated them
+        decoded, _ = cache.prepare([base], [len(base) - 1])
+        more, _ = cache.prepare([target], [len(base) - 1])
+        decoded += more
+        tokens = []
+        for i, token_id in enumerate(cont):
+            row = cache.logit_rows[(0, len(base) - 1 + i)]
+            logits = self._logits(row, cache.ctx)
+            tokens.append(token_stats(token_id, logits, 0, self.piece))
+        return tokens, len(target), decoded
+
+    def next_token_logprobs_unlocked(self, prompt: Prompt, candidates: Sequence[str],
+                                     ) -> tuple[dict[str, float], int, int]:
+        """`next_token_logprobs` by whoever holds the engine's turn (see score_unlocked)."""
+        base = self.prompt_tokens(prompt)
+        cache = self._scoring()
+        decoded, _ = cache.prepare([base], [len(base) - 1])
+        logits = self._logits(cache.logit_rows[(0, len(base) - 1)], cache.ctx)
+        result = {}
+        for candidate in candidates:
+            first = self.tokenize(candidate, special=False)[:1]
+            if not first:
+                raise ValueError(f"candidate {candidate!r} has no tokens")
+            stats = token_stats(first[0], logits, 0, self.piece)
+            result[candidate] = stats.logprob
+        return result, len(base), decoded
 
 
 def _in_groups(count: int, size: int, group: Callable[[int], Generation]) -> Generation:

@@ -1,15 +1,20 @@
 """The worker process: loads the model once, runs what the page's process sends, and streams
 each run's trace back as deltas (see protocol.py).
 
-A local model runs one job at a time. Against model servers (LAB_ENGINE_URL) up to
-`config.engine_concurrency()` jobs are in flight at once, each on an engine of its own,
-round-robin over the servers as `lab eval --concurrency` does; a Scaling sweep takes every
-slot and keeps that many runs in flight itself. A "load" message loads a model ahead of the
-first run (the app's first page view), so that run starts decoding at once.
+Up to `config.engine_concurrency()` jobs are in flight at once, a slot each. Against model
+servers (LAB_ENGINE_URL) each slot is an engine of its own, round-robin over the servers as
+`lab eval --concurrency` does, and a Scaling sweep takes every slot and keeps that many runs
+in flight itself. On a local model each slot is a lane of one shared decoder
+(lab.engine.shared): the jobs' sequences are decoded together in the same batches, and a
+sweep takes one lane, so that a class's single runs are not held behind one student's sweep.
+With one slot (the default on a local model) jobs run one at a time. A "load" message loads a
+model ahead of the first run (the app's first page view), so that run starts decoding at once.
 
 Threads here: the main thread takes jobs in order, loads models and runs a local model's jobs
-(the engine's decode loop); a server's jobs run in a thread each; a reader takes messages (a
-cancel reaches a running job at once); a publisher sends the changed nodes every PUBLISH_S.
+when they run one at a time (the engine's decode loop); a job beside others runs in a thread
+of its own (a local model's lanes then decode in the shared decoder's thread); a reader takes
+messages (a cancel reaches a running job at once); a publisher sends the changed nodes every
+PUBLISH_S.
 The process ends when its parent does (PR_SET_PDEATHSIG, and a check of the parent's pid) or
 when the connection closes.
 """
@@ -103,6 +108,9 @@ class Worker:
         self.slots_changed = threading.Condition()
         self.slot_engines: dict[int, tuple[str, Engine]] = {}
         self.in_flight: list[threading.Thread] = []
+        # a local model's lanes (made on its first job beside another)
+        self.local_lanes = min(self.concurrency, config.MAX_LOCAL_LANES)
+        self.shared: Any = None  # lab.engine.shared.SharedDecoder over self.engine
 
     # -- the threads --------------------------------------------------------------------
     def run(self) -> None:
@@ -115,6 +123,7 @@ class Worker:
             for thread in self.in_flight:  # cancelled by the reader: they end soon
                 thread.join(DRAIN_S)
             self.stopping.set()
+            self._close_shared()
             engines = [self.engine, self.judge[1] if self.judge else None,
                        *(engine for _, engine in self.slot_engines.values())]
             for engine in engines:
@@ -189,25 +198,48 @@ class Worker:
             return
         # connected and measured once, here, so the sidebar has the server's speed
         loaded = self.model is not None and self.model.name == job.model
-        if not loaded and self._engine(job) is None:
+        if not loaded and self._load_beside_others(job) is None:
             self.cancels.pop(job.id, None)
             return
-        slots = self._take_slots(self.concurrency if job.kind == "sweep" else 1)
+        if self._local(job.model):  # one lane each, a sweep too
+            slots = self._take_slots(1, below=self.local_lanes)
+        else:
+            slots = self._take_slots(self.concurrency if job.kind == "sweep" else 1)
         thread = threading.Thread(target=self._do_in_slots, args=(job, slots),
                                   name=f"worker-job-{job.id}", daemon=True)
         self.in_flight = [t for t in self.in_flight if t.is_alive()] + [thread]
         thread.start()
 
     def _spread(self, job: _Job) -> bool:
-        """Whether `job` runs beside others: on a model server, with more than one slot."""
+        """Whether `job` runs beside others: with more than one slot (on a model server, or
+        a lane of a local model)."""
+        return self.concurrency > 1 and (self.local_lanes > 1 or not self._local(job.model))
+
+    @staticmethod
+    def _local(model: str) -> bool:
         from lab.engine.openai import is_server_url
 
-        return self.concurrency > 1 and is_server_url(job.model)
+        return not is_server_url(model)
 
-    def _take_slots(self, count: int) -> list[int]:
+    def _load_beside_others(self, job: _Job) -> Engine | None:
+        """Load `job.model` once every job in flight ended (they may be on the old model)."""
+        every = self._take_slots(self.concurrency)
+        try:
+            if self.model is not None and self.model.name == job.model:
+                return self.engine  # loaded by a job before this one
+            return self._engine(job)
+        finally:
+            self._give_slots(every)
+
+    def _take_slots(self, count: int, below: int | None = None) -> list[int]:
+        """`count` free slots (numbered below `below`), waiting until there are."""
+        def usable() -> list[int]:
+            return [s for s in self.free_slots if below is None or s < below]
+
         with self.slots_changed:
-            self.slots_changed.wait_for(lambda: len(self.free_slots) >= count)
-            taken, self.free_slots = self.free_slots[:count], self.free_slots[count:]
+            self.slots_changed.wait_for(lambda: len(usable()) >= count)
+            taken = usable()[:count]
+            self.free_slots = [s for s in self.free_slots if s not in taken]
             return taken
 
     def _give_slots(self, slots: list[int]) -> None:
@@ -221,10 +253,34 @@ class Worker:
         finally:
             self._give_slots(slots)
 
+    def _lane(self, slot: int) -> Engine:
+        """Lane `slot` of the loaded local model's shared decoder (made on first use)."""
+        from lab.engine.llamacpp import LlamaCppEngine
+        from lab.engine.shared import SharedDecoder
+
+        if self.shared is None or self.shared.engine is not self.engine:
+            self._close_shared()
+            if not isinstance(self.engine, LlamaCppEngine):
+                assert self.engine is not None
+                return self.engine  # a scripted engine (tests): one for every slot
+            self.shared = SharedDecoder(self.engine, self.local_lanes)
+        lane: Engine = self.shared.lanes[slot]
+        return lane
+
+    def _close_shared(self) -> None:
+        if self.shared is not None:
+            with contextlib.suppress(Exception):
+                self.shared.close()
+            self.shared = None
+
     def _slot_engine(self, slot: int, model: str) -> Engine:
         """Slot `slot`'s engine: on the server `model`, or on the one after it in
-        LAB_ENGINE_URL, round-robin (they must serve the same model)."""
+        LAB_ENGINE_URL, round-robin (they must serve the same model); a lane of the shared
+        decoder on a local model."""
         from lab import config
+
+        if self._local(model):
+            return self._lane(slot)
 
         urls = config.engine_urls()
         if model in urls:
@@ -272,6 +328,8 @@ class Worker:
             if (self.model is not None and self.model.name == job.model
                     and self.engine is not None):
                 self.send("model", job.id, self.model, None)  # loaded already
+            elif self._spread(job):
+                self._load_beside_others(job)  # the lanes' jobs may be on the old model
             else:
                 self._engine(job)
         except Exception:  # said in the page by the first run that needs the model
@@ -281,6 +339,7 @@ class Worker:
         if self.model is not None and self.model.name == job.model and self.engine is not None:
             return self.engine
         if self.engine is not None:
+            self._close_shared()
             self.engine.close()
             self.engine, self.model = None, None
         self.send("phase", job.id, -1, "loading")
