@@ -181,3 +181,22 @@ def test_two_jobs_on_a_local_model_are_decoded_together(smollm_path: Path,
         assert all(s.status == "complete" and s.model == smollm_path.stem for s in stored)
     finally:
         client.close()
+
+
+def test_a_sweep_takes_one_lane_of_a_local_model_and_a_single_run_goes_beside_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from lab.evaluation import StrategySpec, SweepSpec, build_cells
+
+    monkeypatch.delenv("LAB_ENGINE_URL", raising=False)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient(slow_scripted_engine)
+    try:
+        cells = build_cells(SweepSpec([StrategySpec("cot")]), load_set("arith", limit=4))
+        sweep = client.submit_sweep("smollm2-135m", "one-students-sweep", cells)
+        single = client.submit_runs("smollm2-135m", [RunRequest("cot", PROBLEM)], "another")
+        assert single.runs[0].phase != "waiting"  # a lane is free for it
+        assert single.wait(TIMEOUT_S) and single.runs[0].error is None
+        assert not sweep.finished.is_set()  # it ended while the sweep still ran
+        assert sweep.wait(TIMEOUT_S) and sweep.error is None
+    finally:
+        client.close()

@@ -216,11 +216,15 @@ class WorkerClient:
         return bool(self._unfinished())
 
     def _full(self, model: str) -> bool:
-        """Whether a job on `model` sent now waits for others to finish: a local model runs
-        one job at a time, model servers `config.engine_concurrency()` (a sweep takes them
-        all)."""
-        width = config.engine_concurrency() if is_server_url(model) else 1
-        taken = sum(width if isinstance(job, WorkerSweep) else 1 for job in self._unfinished())
+        """Whether a job on `model` sent now waits for others to finish: as many run at once
+        as `config.engine_concurrency()` says (a sweep takes every slot of model servers, one
+        lane of a local model, which has at most MAX_LOCAL_LANES)."""
+        server = is_server_url(model)
+        width = config.engine_concurrency()
+        if not server:
+            width = min(width, config.MAX_LOCAL_LANES)
+        taken = sum(width if isinstance(job, WorkerSweep) and server else 1
+                    for job in self._unfinished())
         return taken >= width
 
     def _unfinished(self) -> list[_Job]:
