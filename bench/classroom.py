@@ -3,8 +3,9 @@
 Each student runs the same strategy on a problem of their own. Measured twice in one sitting
 on the same loaded model: one run after another (the lab's worker with one slot: the K-th
 student waits for every run before theirs), then all K decoded together as lanes of one
-shared decoder (`lab ui --concurrency K`, lab.engine.shared). Prints each way's wall time,
-generated tokens per second, when the last student got their answer, the ratio, and how many
+shared decoder (`lab ui --concurrency K`, lab.engine.shared), the two ways taking turns
+`--repeat` times. Prints each way's wall time, generated tokens per second, when the last
+student got their answer, the ratio of each pair and their median, and how many
 chains came out token for token the same as one after another (the same seeds; a chain can
 part where a near-tie rounds the other way: llama.cpp's sums depend on the batch's shape and
 on what else the KV cache holds).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import threading
 import time
 from collections.abc import Sequence
@@ -45,30 +47,39 @@ def main() -> None:
     print(f"# {engine.model_name}; {len(requests)} students, {args.strategy} "
           f"{' '.join(args.param)}, one problem each of {args.set}; {_cpu()}")
     engine.generate("Warm up.", params=None)
-    started = time.perf_counter()
-    serial, serial_done = [], []
-    for request in requests:
-        serial.append(execute(request, engine, None).trace)
-        serial_done.append(time.perf_counter() - started)
-    serial_s = time.perf_counter() - started
     decoder = SharedDecoder(engine, len(requests))
-    together, together_done, together_s = _together(requests, decoder.lanes)
+    pairs = []
+    for _ in range(args.repeat):  # interleaved: a slow spell of the machine hits both ways
+        pairs.append((_one_after_another(requests, engine), _together(requests, decoder.lanes)))
     peak = decoder.peak_sequences
     decoder.close()
     engine.close()
-    tokens = sum(t.compute.all_generated for t in serial)
-    rows = [("one after another", serial_s, tokens, max(serial_done)),
-            ("decoded together", together_s, sum(t.compute.all_generated for t in together),
-             max(together_done))]
     print(f"{'':>18}  {'wall s':>7}  {'tokens':>7}  {'tok/s':>6}  {'last answer s':>13}")
-    for name, wall, generated, last in rows:
-        print(f"{name:>18}  {wall:7.1f}  {generated:7d}  {generated / wall:6.1f}  {last:13.1f}")
-    same, chains = _same_chains(serial, together)
-    print(f"together/one after another: {together_s / serial_s:.2f} of the wall time, "
-          f"{serial_s / together_s:.2f}x the throughput; at most {peak} sequences in one step; "
+    for serial, together in pairs:
+        for name, (traces, done, wall) in (("one after another", serial),
+                                           ("decoded together", together)):
+            generated = sum(t.compute.all_generated for t in traces)
+            print(f"{name:>18}  {wall:7.1f}  {generated:7d}  {generated / wall:6.1f}  "
+                  f"{max(done):13.1f}")
+    ratios = sorted(together[2] / serial[2] for serial, together in pairs)
+    serial, together = pairs[0]
+    same, chains = _same_chains(serial[0], together[0])
+    answers = sum(a.final_answer == b.final_answer
+                  for a, b in zip(serial[0], together[0], strict=True))
+    print(f"together/one after another, wall time: {' '.join(f'{r:.2f}' for r in ratios)} "
+          f"(median {statistics.median(ratios):.2f}); at most {peak} sequences in one step; "
           f"{same} of {chains} chains token for token as one after another; answers "
-          f"{sum(a.final_answer == b.final_answer for a, b in zip(serial, together, strict=True))}"
-          f" of {len(serial)} the same")
+          f"{answers} of {len(serial[0])} the same")
+
+
+def _one_after_another(requests: Sequence[RunRequest], engine: Engine,
+                       ) -> tuple[list[Trace], list[float], float]:
+    traces, done = [], []
+    started = time.perf_counter()
+    for request in requests:
+        traces.append(execute(request, engine, None).trace)
+        done.append(time.perf_counter() - started)
+    return traces, done, time.perf_counter() - started
 
 
 def _together(requests: Sequence[RunRequest], lanes: Sequence[Engine],
@@ -122,6 +133,8 @@ def _arguments() -> argparse.Namespace:
                         default=None, help="the strategy's settings (default for "
                         "self-consistency: n=4 max_tokens=256 early_stop=false)")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="pairs of measurements, one way then the other")
     return parser.parse_args()
 
 

@@ -7,9 +7,10 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from lab.evaluation import summarize
-from lab.evaluation.ladder import ladder_steps, load_spec
+from lab.evaluation.ladder import LadderSpec, ladder_steps, load_specs
 from lab.evaluation.report import Row
 from lab.store.errors import LedgerError
+from lab.store.ledger import Ledger
 from lab.strategies.registry import get_strategy
 from lab.ui import state
 from lab.ui.entry import ensure_entrypoint
@@ -186,12 +187,17 @@ def which_when() -> None:
 
 
 def ladder_rows() -> list[dict[str, str]]:
-    """The ladder's steps as one row of the table, from the gallery's stored runs."""
-    spec = load_spec()
+    """Each stored ladder's steps as one row of the table, from the gallery's stored runs."""
     ledger = state.ledger_or_error()
-    if spec is None or ledger is None or spec.experiment not in ledger.experiments():
+    if ledger is None:
         return []
-    steps = [s for s in ladder_steps(spec, summarize(ledger, spec.experiment))
+    stored = ledger.experiments()
+    return [row for spec in load_specs() if spec.experiment in stored
+            for row in ladder_row(ledger, spec)]
+
+
+def ladder_row(ledger: Ledger, spec: LadderSpec) -> list[dict[str, str]]:
+    steps = [s for s in ladder_steps(spec, summarize(ledger, spec.experiment, spec.ladders()))
              if s.row is not None and s.row.accuracy is not None]
     if not steps:
         return []
@@ -206,25 +212,39 @@ def ladder_rows() -> list[dict[str, str]]:
                    "is the oracle a perfect verifier would reach"}]
 
 
+def ladder_tab() -> None:
+    """The stored ladders (the gallery's GSM8K one first); a choice when there are several."""
+    specs = load_specs()
+    ledger = state.ledger_or_error()
+    if not specs:
+        st.info("The ladder's steps (data/ladder.json) are missing.")
+        return
+    if ledger is None:
+        return
+    try:
+        stored = ledger.experiments()
+        shown = [spec for spec in specs if spec.experiment in stored] or specs[:1]
+        spec = shown[0]
+        if len(shown) > 1:
+            names = {s.experiment: s for s in shown}
+            spec = names[st.radio("Ladder", list(names), key="learn.ladder.which",
+                                  horizontal=True,
+                                  format_func=lambda name: f"{names[name].title} ({name})")]
+        ladder_section(ledger, spec)
+    except LedgerError as exc:
+        st.error(f"**The ledger cannot be read.** {exc}")
+
 ensure_entrypoint()
 st.title("Learn")
 st.caption("Inference-time scaling: spend more compute when answering, instead of training a "
            "bigger model. Each section opens the Playground on a problem measured to show "
            "its effect.")
 
-ladder_tab, strategies_tab, oracle_tab, pages_tab, when_tab = st.tabs(
+climb_tab, strategies_tab, oracle_tab, pages_tab, when_tab = st.tabs(
     ["From greedy to a vote", "Strategies", "Vote against a perfect verifier",
      "Reading Compare and Scaling", "Which strategy when"])
-with ladder_tab:
-    ladder_spec = load_spec()
-    ladder_ledger = state.ledger_or_error()
-    if ladder_spec is None:
-        st.info("The ladder's steps (data/ladder.json) are missing.")
-    elif ladder_ledger is not None:
-        try:
-            ladder_section(ladder_ledger, ladder_spec)
-        except LedgerError as exc:
-            st.error(f"**The ledger cannot be read.** {exc}")
+with climb_tab:
+    ladder_tab()
 with strategies_tab:
     model = state.selected_model_name()
     found = sections(model)

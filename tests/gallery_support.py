@@ -30,9 +30,12 @@ def climber(problems: list[Problem]) -> Callable[[ScriptedRequest], str]:
     return reply
 
 
-def make_gallery(tmp_path: Path, problems: int = 6) -> Path:
+def make_gallery(tmp_path: Path, problems: int = 6,
+                 experiments: tuple[str, ...] | None = None) -> Path:
+    """The ladder's experiment (or each of `experiments`, the same runs under each name)."""
     spec = load_spec()
     assert spec is not None
+    names = list(experiments or [spec.experiment])
     sweep = SweepSpec([StrategySpec("direct"), StrategySpec("cot"),
                        StrategySpec("self-consistency", {"early_stop": False})],
                       sweeps={"n": [1, 2, 4, 8]})
@@ -40,7 +43,8 @@ def make_gallery(tmp_path: Path, problems: int = 6) -> Path:
     cells = build_cells(sweep, chosen)
     out = tmp_path / "gallery.jsonl.gz"
     with Ledger(f"sqlite:///{tmp_path / 'measured.db'}") as ledger:
-        run_sweep(cells, ScriptedEngine(climber(chosen), model_name="scripted"), ledger,
-                  spec.experiment)
-        export_gallery(ledger, [spec.experiment], out)
+        for name in names:
+            run_sweep(cells, ScriptedEngine(climber(chosen), model_name="scripted"), ledger,
+                      name)
+        export_gallery(ledger, names, out)
     return out

@@ -105,6 +105,21 @@ def test_learn_climbs_the_ladder_from_the_gallerys_runs(gallery: Path):
     assert PENDING not in at.session_state
 
 
+def test_learn_offers_each_stored_ladder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("LAB_GALLERY", str(make_gallery(
+        tmp_path, experiments=("ladder-gsm8k50", "ladder-math500"))))
+    at = open_app("learn")
+    which = by_label(at.radio, "Ladder")
+    assert [o.rsplit("(", 1)[1] for o in which.options] == ["ladder-gsm8k50)", "ladder-math500)"]
+    assert any("ladder-gsm8k50:" in c.value for c in at.caption)
+    which.set_value("ladder-math500").run()
+    assert not at.exception, at.exception
+    assert any("ladder-math500:" in c.value for c in at.caption)
+    assert any("MATH-500" in m.value for m in at.markdown)
+    changes = list(at.dataframe[0].value["change"])
+    assert changes[1].startswith("+100 [")  # paired against the step before
+
+
 def test_learn_opens_a_demonstrations_measured_run_in_history(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch):
     from lab.engine.scripted import ScriptedEngine

@@ -33,16 +33,21 @@ def free_port() -> int:
 
 
 class ModelServer:
-    """`python -m lab.engine.llama_server` on a free port, one thread, until stopped."""
+    """`python -m lab.engine.llama_server` on a free port, one thread, until stopped; or
+    llama.cpp's own `llama-server` binary (`llama_server`), with `slots` parallel slots."""
 
-    def __init__(self, model: Path):
-        pytest.importorskip("uvicorn", reason="llama-cpp-python[server] is not installed")
-        self.url = f"http://127.0.0.1:{free_port()}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lab.engine.llama_server", "--model", str(model),
-             "--host", "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--n_ctx", "2048",
-             "--n_threads", "1", "--logits_all", "true", "--verbose", "false"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def __init__(self, model: Path, llama_server: str | None = None, slots: int = 2):
+        port = str(free_port())
+        self.url = f"http://127.0.0.1:{port}"
+        if llama_server is not None:
+            command = [llama_server, "-m", str(model), "--host", "127.0.0.1", "--port", port,
+                       "-np", str(slots), "-c", str(2048 * slots), "-t", "1"]
+        else:
+            pytest.importorskip("uvicorn", reason="llama-cpp-python[server] is not installed")
+            command = [sys.executable, "-m", "lab.engine.llama_server", "--model", str(model),
+                       "--host", "127.0.0.1", "--port", port, "--n_ctx", "2048",
+                       "--n_threads", "1", "--logits_all", "true", "--verbose", "false"]
+        self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             try:

@@ -14,7 +14,15 @@ from gallery_support import make_gallery
 from lab import config
 from lab.cli import main
 from lab.evaluation import summarize
-from lab.evaluation.ladder import ORACLE, climbing_problems, ladder_steps, load_spec, rungs
+from lab.evaluation.ladder import (
+    ORACLE,
+    climbing_problems,
+    ladder_files,
+    ladder_steps,
+    load_spec,
+    load_specs,
+    rungs,
+)
 from lab.store import Ledger
 from lab.store.gallery import import_gallery
 
@@ -59,13 +67,39 @@ def test_rungs_show_one_problem_at_every_step(ledger: Ledger):
     assert four.run_id == eight.run_id  # votes of fewer chains come from the 8-chain run
 
 
-def test_the_shipped_ladder_equals_lab_eval_json(shared_data: Path,
-                                                monkeypatch: pytest.MonkeyPatch):
+def test_every_ladder_file_is_read_and_measured_by_its_own_command():
+    specs = load_specs()
+    assert [s.experiment for s in specs] == ["ladder-gsm8k50", "ladder-math500"]
+    assert len(specs) == len(ladder_files())
+    for spec in specs:
+        arguments = shlex.split(spec.command)
+        assert arguments[:2] == ["lab", "eval"]
+        assert arguments[arguments.index("--experiment") + 1] == spec.experiment
+        assert spec.oracle is not None and spec.steps[0].strategy == "direct"
+
+
+def test_each_step_shows_its_paired_change_from_the_step_before(ledger: Ledger):
+    from lab.ui.ladder import step_table
+
     spec = load_spec()
     assert spec is not None
+    table = step_table(ladder_steps(spec, summarize(ledger, spec.experiment)))
+    changes = [row.get("change") for row in table]
+    assert changes[0] == ""  # the first step has none before it
+    assert changes[1] == "+100 [+100, +100]"  # cot right, direct wrong on all 6 problems
+    assert changes[-1] == ""  # the oracle is not a step
+    assert all("[" in c for c in changes[2:-1])
+
+
+@pytest.mark.parametrize("spec", load_specs(), ids=lambda spec: spec.experiment)
+def test_the_shipped_ladder_equals_lab_eval_json(spec, shared_data: Path,
+                                                monkeypatch: pytest.MonkeyPatch):
     with Ledger() as ledger:
         import_gallery(ledger, SHIPPED)
-        steps = ladder_steps(spec, summarize(ledger, spec.experiment))
+        if spec.experiment not in ledger.experiments():
+            pytest.fail(f"the gallery lacks {spec.experiment}: a ladder file without its "
+                        "measured experiment shows nothing on a first start")
+        steps = ladder_steps(spec, summarize(ledger, spec.experiment, spec.ladders()))
     monkeypatch.chdir(config.REPO_ROOT)  # the set is named as measured: ../shared/data/...
     arguments = shlex.split(spec.command)[2:]  # without "lab eval"
     result = CliRunner().invoke(main, ["eval", *arguments, "--json"])

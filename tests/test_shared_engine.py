@@ -142,3 +142,12 @@ def test_lanes_are_limited_by_llamas_sequence_ids(engine: LlamaCppEngine):
     assert shared_lanes(engine, 1) == [engine]
     with pytest.raises(EngineError, match="at most 4 lanes"):
         SharedDecoder(engine, 5)
+
+
+def test_a_closed_decoder_refuses_at_once(engine: LlamaCppEngine):
+    closed = SharedDecoder(engine, 2)
+    closed.close()
+    with pytest.raises(EngineError, match="was closed"):
+        closed.lanes[0].generate(SUM, params=GREEDY)
+    with pytest.raises(EngineError, match="was closed"):
+        closed.lanes[1].score(SUM, "It is 156.")

@@ -6,6 +6,7 @@ stored as before."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -159,6 +160,32 @@ def test_two_jobs_overlap_on_a_real_server_and_are_stored(server, smollm_path: P
         assert client.model is not None and client.model.name == server.url
     finally:
         client.close()
+
+
+def test_two_jobs_overlap_on_llama_cpps_own_server(smollm_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch):
+    """llama.cpp's C++ `llama-server` with two slots (continuous batching across requests),
+    where one is built: LAB_TEST_LLAMA_SERVER names its binary (it is not in the wheel)."""
+    binary = os.environ.get("LAB_TEST_LLAMA_SERVER")
+    if not binary:
+        pytest.skip("LAB_TEST_LLAMA_SERVER (a llama-server binary) is not set")
+    server = ModelServer(smollm_path, llama_server=binary, slots=2)
+    monkeypatch.setenv("LAB_ENGINE_URL", server.url)
+    monkeypatch.setenv("LAB_CONCURRENCY", "2")
+    client = WorkerClient()
+    try:
+        problem = load_set("arith", limit=1)[0]
+        batches, most = two_jobs_at_once(client, server.url, RunRequest(
+            "self-consistency", problem, {"n": 2, "max_tokens": 16}))
+        assert most == 2
+        for batch in batches:
+            [run] = batch.runs
+            assert run.error is None and run.trace.status == "complete", run.error
+            stored = Ledger(config.database_url()).get_run(run.run_id)
+            assert stored.status == "complete" and stored.generated_tokens > 0
+    finally:
+        client.close()
+        server.stop()
 
 
 # -- a local model's lanes ---------------------------------------------------------------------

@@ -114,13 +114,19 @@ class SharedDecoder:
 
     # -- what lanes call ----------------------------------------------------------------
     def submit(self, request: _Request) -> Generation:
+        self._check_open()
         self._inbox.put(request)
         return request.done.result()
 
     def call(self, work: Callable[[], T]) -> T:
+        self._check_open()
         item = _Call(work)
         self._inbox.put(item)
         return item.done.result()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the engine was closed")
 
     def lane_closed(self, lane: Lane) -> None:
         """A lane's owner is done with it; the last one closes the decoder it owns."""
@@ -136,6 +142,11 @@ class SharedDecoder:
         self._closed = True
         self._inbox.put(None)
         self._thread.join()
+        with contextlib.suppress(queue.Empty):  # sent too late: told, not left waiting
+            while True:
+                item = self._inbox.get_nowait()
+                if item is not None:
+                    item.done.set_exception(EngineError("the engine was closed"))
         ll.llama_batch_free(self._batch)
         for lane in self.lanes:
             lane.cache.free()
@@ -158,9 +169,13 @@ class SharedDecoder:
         """Decode until nothing is live or waiting; False once closed."""
         pending: list[_Request | _Call | None] = [first]
         while True:
-            for item in pending:
+            for position, item in enumerate(pending):
                 if item is None:
-                    self._fail_live(EngineError("the engine was closed"))
+                    closed = EngineError("the engine was closed")
+                    self._fail_live(closed)
+                    for later in pending[position + 1:]:
+                        if later is not None:
+                            later.done.set_exception(closed)
                     return False
                 self._take(item)
             if not self._live:

@@ -1,8 +1,9 @@
 """The ladder: one problem set climbed step by step, from answering at once to a vote of many
 chains, read from a stored experiment (the gallery's). Each step's accuracy, interval and
 tokens are the experiment's own table rows (`summarize`, what `lab eval --json` prints), and
-`rungs` shows one problem at every step. The steps are data (`data/ladder.json`), so no
-strategy is named here.
+`rungs` shows one problem at every step. The steps are data (`data/ladder.json`, and one
+`data/ladder-NAME.json` for each further ladder, e.g. MATH-500's), so no strategy is named
+here.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ ORACLE = "pass@k"
 
 def ladder_file() -> Path:
     return config.data_dir() / "ladder.json"
+
+
+def ladder_files() -> list[Path]:
+    """Every ladder's file: `ladder.json` first, then `ladder-*.json` by name."""
+    more = sorted(config.data_dir().glob("ladder-*.json"))
+    return [path for path in [ladder_file(), *more] if path.is_file()]
+
+
+def load_specs() -> list[LadderSpec]:
+    """Every readable ladder (see ladder_files)."""
+    return [spec for path in ladder_files() if (spec := load_spec(path)) is not None]
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,15 @@ class LadderSpec:
     oracle: StepSpec | None = None
     intro: str = ""
     command: str = ""  # the `lab eval` that measures the experiment again
+
+    def ladders(self) -> dict[str, list[int]]:
+        """The k values its steps derive, per strategy (for `summarize`): a vote of k chains
+        read from runs of more chains, whether or not the runs were stored with that k."""
+        found: dict[str, list[int]] = {}
+        for step in [*self.steps, *([self.oracle] if self.oracle else [])]:
+            if step.k is not None:
+                found.setdefault(step.strategy, []).append(step.k)
+        return found
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ import streamlit as st
 from lab.evaluation import summarize
 from lab.evaluation.ladder import ORACLE, LadderSpec, Rung, Step, climbing_problems, rungs
 from lab.evaluation.ladder import ladder_steps as steps_of
+from lab.evaluation.paired import paired_difference
+from lab.evaluation.report import Row
 from lab.store.ledger import Ledger
 from lab.trace_html import chain_html
 from lab.ui.presets import Preset, request_preset
@@ -19,7 +21,8 @@ from lab.ui.render import problem_box
 def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
     st.subheader(spec.title)
     st.markdown(spec.intro)
-    rows = summarize(ledger, spec.experiment) if spec.experiment in ledger.experiments() else []
+    rows = (summarize(ledger, spec.experiment, spec.ladders())
+            if spec.experiment in ledger.experiments() else [])
     steps = steps_of(spec, rows)
     if not any(step.row is not None for step in steps):
         st.info(f"This ledger has no experiment **{spec.experiment}**, the gallery's, to climb "
@@ -31,30 +34,41 @@ def ladder_section(ledger: Ledger, spec: LadderSpec) -> None:
                f"{first.model}, measured with `{spec.command}`. The numbers are the "
                "experiment's own table, as `lab eval --json` prints it.")
     st.dataframe(step_table(steps), hide_index=True)
-    st.caption("change: points against the step above; % cut: chains that reached their token "
-               "cap before they answered (a step asked for a short answer has a short cap: "
-               "a model that reasons anyway is cut there).")
-    st.plotly_chart(ladder_figure(steps), key="learn.ladder.figure")
-    example(ledger, steps)
+    st.caption("change: this step minus the step above on the same problems, in points, with "
+               "its 95% paired interval (an interval that spans 0 shows no change on these "
+               "problems); % cut: chains that reached their token cap before they answered (a "
+               "step asked for a short answer has a short cap: a model that reasons anyway is "
+               "cut there).")
+    st.plotly_chart(ladder_figure(steps), key=f"learn.ladder.figure.{spec.experiment}")
+    example(ledger, steps, spec.experiment)
 
 
 def step_table(steps: list[Step]) -> list[dict[str, object]]:
     table: list[dict[str, object]] = []
-    before: float | None = None
+    before: Row | None = None
     for step in steps:
         row = step.row
         if row is None or row.accuracy is None:
             table.append({"step": step.spec.title, "what": step.spec.what, "accuracy": "—"})
             continue
         change = ("" if before is None or step.spec.metric == ORACLE
-                  else f"{100 * (row.accuracy - before):+.0f} points")
+                  else change_from(row, before))
         table.append({"step": step.spec.title, "what": step.spec.what,
                       "accuracy [95% CI]": f"{row.accuracy:.2f} [{row.low:.2f}, {row.high:.2f}]",
                       "tokens/problem": f"{row.tokens:.0f}", "change": change,
                       "% cut": "-" if row.cut_share is None else f"{100 * row.cut_share:.0f}%"})
         if step.spec.metric != ORACLE:
-            before = row.accuracy
+            before = row
     return table
+
+
+def change_from(row: Row, before: Row) -> str:
+    """`row` minus `before`, paired on their shared problems: points [95% interval]."""
+    found = paired_difference(row.outcomes, before.outcomes)
+    if found.low is None or found.high is None:
+        return f"{100 * found.difference:+.0f} points"
+    return (f"{100 * found.difference:+.0f} [{100 * found.low:+.0f}, {100 * found.high:+.0f}]"
+            + ("" if found.shown else " (spans 0)"))
 
 
 def ladder_figure(steps: list[Step]) -> go.Figure:
@@ -81,7 +95,7 @@ def ladder_figure(steps: list[Step]) -> go.Figure:
     return figure
 
 
-def example(ledger: Ledger, steps: list[Step]) -> None:
+def example(ledger: Ledger, steps: list[Step], experiment: str) -> None:
     st.markdown("##### One problem, every step")
     problems = climbing_problems(steps)
     if not problems:
@@ -90,7 +104,7 @@ def example(ledger: Ledger, steps: list[Step]) -> None:
         return
     st.caption(f"{len(problems)} problems go from wrong at the first step to right at the "
                "last; first those where greedy step-by-step was wrong too.")
-    problem_id = st.selectbox("Problem", problems, key="learn.ladder.problem")
+    problem_id = st.selectbox("Problem", problems, key=f"learn.ladder.problem.{experiment}")
     climbed = rungs(ledger, steps, problem_id)
     if not climbed:
         return
