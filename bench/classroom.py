@@ -18,13 +18,12 @@ on what else the KV cache holds).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
+from lab.config import cpu_name
 from lab.engine.base import Engine
 from lab.engine.llamacpp import LlamaCppEngine
 from lab.engine.shared import SharedDecoder
@@ -45,7 +44,7 @@ def main() -> None:
     requests = [RunRequest(args.strategy, p, params) for p in problems]
     engine = LlamaCppEngine(resolve_model_path(args.model), n_threads=args.threads)
     print(f"# {engine.model_name}; {len(requests)} students, {args.strategy} "
-          f"{' '.join(args.param)}, one problem each of {args.set}; {_cpu()}")
+          f"{' '.join(args.param)}, one problem each of {args.set}; {cpu_name()}")
     engine.generate("Warm up.", params=None)
     decoder = SharedDecoder(engine, len(requests))
     pairs = []
@@ -111,16 +110,6 @@ def _same_chains(serial: Sequence[Trace], together: Sequence[Trace]) -> tuple[in
         same += sum([t.id for t in x] == [t.id for t in y]
                     for x, y in zip(first, second, strict=False))
     return same, chains
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _arguments() -> argparse.Namespace:

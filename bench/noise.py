@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
+from lab.config import cpu_name
 from lab.engine.base import ChatMessage, SamplingParams
 from lab.engine.llamacpp import LlamaCppEngine
 from lab.evaluation.noise import RERUN_COLUMNS, rerun_cells, reruns
@@ -40,7 +40,7 @@ def main() -> None:
     params = SamplingParams(temperature=0, max_tokens=args.max_tokens)
     print(f"# {engine.model_name}; {len(problems)} problems of {args.set} "
           f"({args.range or f'1-{args.limit}'}); greedy step by step, {args.max_tokens}-token "
-          f"cap, prompt format {engine.prompt_format}; {_cpu()}")
+          f"cap, prompt format {engine.prompt_format}; {cpu_name()}")
     placements: dict[str, dict[str, Any]] = {}
     for batch in (int(b) for b in args.batches.split(",")):
         name = "alone" if batch == 1 else f"batch {batch}"
@@ -51,7 +51,7 @@ def main() -> None:
         print(f"{name:>9}: {sum(outcomes.values()):.0f} of {len(outcomes)} right, "
               f"{placements[name]['cut']} cut, {placements[name]['wall_s']} s", flush=True)
     engine.close()
-    results = {"model": engine.model_name, "set": args.set, "cpu": _cpu(),
+    results = {"model": engine.model_name, "set": args.set, "cpu": cpu_name(),
                "max_tokens": args.max_tokens, "placements": placements, "floors": {}}
     for size in sorted({len(problems) // 2, len(problems)}):
         ids = [p.id for p in problems[:size]]
@@ -100,16 +100,6 @@ def _problems(args: argparse.Namespace) -> list[Problem]:
         first, _, last = args.range.partition("-")
         return load_set(args.set, limit=int(last))[int(first) - 1:]
     return load_set(args.set, limit=args.limit)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _arguments() -> argparse.Namespace:

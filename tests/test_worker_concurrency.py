@@ -141,25 +141,33 @@ def server(smollm_path: Path):
     running.stop()
 
 
-def test_two_jobs_overlap_on_a_real_server_and_are_stored(server, smollm_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("LAB_ENGINE_URL", server.url)
+def overlap_on(url: str, monkeypatch: pytest.MonkeyPatch) -> list[WorkerBatch]:
+    """Two self-consistency jobs sent at once to the server at `url` with two slots: they
+    overlap and both are stored complete."""
+    monkeypatch.setenv("LAB_ENGINE_URL", url)
     monkeypatch.setenv("LAB_CONCURRENCY", "2")
     client = WorkerClient()
     try:
         problem = load_set("arith", limit=1)[0]
-        batches, most = two_jobs_at_once(client, server.url, RunRequest(
+        batches, most = two_jobs_at_once(client, url, RunRequest(
             "self-consistency", problem, {"n": 2, "max_tokens": 16}))
         assert most == 2
         for batch in batches:
             [run] = batch.runs
             assert run.error is None and run.trace.status == "complete", run.error
             stored = Ledger(config.database_url()).get_run(run.run_id)
-            assert stored.status == "complete" and stored.model == smollm_path.stem
-            assert stored.generated_tokens > 0
-        assert client.model is not None and client.model.name == server.url
+            assert stored.status == "complete" and stored.generated_tokens > 0
+        assert client.model is not None and client.model.name == url
+        return batches
     finally:
         client.close()
+
+
+def test_two_jobs_overlap_on_a_real_server_and_are_stored(server, smollm_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch):
+    for batch in overlap_on(server.url, monkeypatch):
+        stored = Ledger(config.database_url()).get_run(batch.runs[0].run_id)
+        assert stored.model == smollm_path.stem
 
 
 def test_two_jobs_overlap_on_llama_cpps_own_server(smollm_path: Path,
@@ -170,21 +178,9 @@ def test_two_jobs_overlap_on_llama_cpps_own_server(smollm_path: Path,
     if not binary:
         pytest.skip("LAB_TEST_LLAMA_SERVER (a llama-server binary) is not set")
     server = ModelServer(smollm_path, llama_server=binary, slots=2)
-    monkeypatch.setenv("LAB_ENGINE_URL", server.url)
-    monkeypatch.setenv("LAB_CONCURRENCY", "2")
-    client = WorkerClient()
     try:
-        problem = load_set("arith", limit=1)[0]
-        batches, most = two_jobs_at_once(client, server.url, RunRequest(
-            "self-consistency", problem, {"n": 2, "max_tokens": 16}))
-        assert most == 2
-        for batch in batches:
-            [run] = batch.runs
-            assert run.error is None and run.trace.status == "complete", run.error
-            stored = Ledger(config.database_url()).get_run(run.run_id)
-            assert stored.status == "complete" and stored.generated_tokens > 0
+        overlap_on(server.url, monkeypatch)
     finally:
-        client.close()
         server.stop()
 
 

@@ -66,9 +66,14 @@ def change_from(row: Row, before: Row) -> str:
     """`row` minus `before`, paired on their shared problems: points [95% interval]."""
     found = paired_difference(row.outcomes, before.outcomes)
     if found.low is None or found.high is None:
-        return f"{100 * found.difference:+.0f} points"
-    return (f"{100 * found.difference:+.0f} [{100 * found.low:+.0f}, {100 * found.high:+.0f}]"
+        return f"{_points(found.difference)} points"
+    return (f"{_points(found.difference)} [{_points(found.low)}, {_points(found.high)}]"
             + ("" if found.shown else " (spans 0)"))
+
+
+def _points(share: float) -> str:
+    """A difference in points, signed, without a "-0"."""
+    return f"{round(100 * share):+d}"
 
 
 def ladder_figure(steps: list[Step]) -> go.Figure:
