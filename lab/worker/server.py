@@ -111,6 +111,7 @@ class Worker:
         # a local model's lanes (made on its first job beside another)
         self.local_lanes = min(self.concurrency, config.MAX_LOCAL_LANES)
         self.shared: Any = None  # lab.engine.shared.SharedDecoder over self.engine
+        self.shared_lock = threading.Lock()  # two jobs' threads may ask for lanes at once
 
     # -- the threads --------------------------------------------------------------------
     def run(self) -> None:
@@ -258,14 +259,15 @@ class Worker:
         from lab.engine.llamacpp import LlamaCppEngine
         from lab.engine.shared import SharedDecoder
 
-        if self.shared is None or self.shared.engine is not self.engine:
-            self._close_shared()
-            if not isinstance(self.engine, LlamaCppEngine):
-                assert self.engine is not None
-                return self.engine  # a scripted engine (tests): one for every slot
-            self.shared = SharedDecoder(self.engine, self.local_lanes)
-        lane: Engine = self.shared.lanes[slot]
-        return lane
+        with self.shared_lock:
+            if self.shared is None or self.shared.engine is not self.engine:
+                self._close_shared()
+                if not isinstance(self.engine, LlamaCppEngine):
+                    assert self.engine is not None
+                    return self.engine  # a scripted engine (tests): one for every slot
+                self.shared = SharedDecoder(self.engine, self.local_lanes)
+            lane: Engine = self.shared.lanes[slot]
+            return lane
 
     def _close_shared(self) -> None:
         if self.shared is not None:
