@@ -104,3 +104,13 @@ def run_cancellable(work: Callable[[threading.Event], T],
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
+
+
+def check_local_concurrency(concurrency: int | None) -> None:
+    """End the command when a local model is asked to decode more runs together than it can
+    (lab.engine.shared)."""
+    from lab import config
+
+    if concurrency is not None and concurrency > config.MAX_LOCAL_LANES:
+        fail(f"--concurrency {concurrency}: a local model decodes at most "
+             f"{config.MAX_LOCAL_LANES} runs together")

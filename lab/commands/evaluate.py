@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from lab.commands.common import (
+    check_local_concurrency,
     engine_url_option,
     engine_urls,
     fail,
@@ -246,12 +247,8 @@ def _check_no_judge(cells: Sequence[Cell]) -> None:
 
 def _servers(urls: list[str], model: str | None, concurrency: int | None) -> list[Engine]:
     """One engine per run in flight, over the servers round-robin (none without a URL)."""
-    from lab import config
-
     if not urls:
-        if concurrency is not None and concurrency > config.MAX_LOCAL_LANES:
-            fail(f"--concurrency {concurrency}: a local model decodes at most "
-                 f"{config.MAX_LOCAL_LANES} runs together")
+        check_local_concurrency(concurrency)
         return []
     first = [open_server(url, model) for url in urls]
     names = {engine.model_name for engine in first}

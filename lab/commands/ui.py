@@ -33,7 +33,7 @@ from pathlib import Path
 import click
 
 from lab import config
-from lab.commands.common import engine_urls, fail
+from lab.commands.common import check_local_concurrency, engine_urls
 
 APP = config.REPO_ROOT / "app.py"
 HEALTH_PATH = "/_stcore/health"
@@ -75,9 +75,8 @@ def ui(model: str | None, engine_url: tuple[str, ...], concurrency: int | None, 
         env["LAB_ENGINE_URL"] = " ".join(engine_urls(engine_url))
     servers = env.get("LAB_ENGINE_URL", "").replace(",", " ").split()
     if concurrency is not None:
-        if not servers and concurrency > config.MAX_LOCAL_LANES:
-            fail(f"--concurrency {concurrency}: a local model decodes at most "
-                 f"{config.MAX_LOCAL_LANES} runs together")
+        if not servers:
+            check_local_concurrency(concurrency)
         env["LAB_CONCURRENCY"] = str(concurrency)
     tokens = access_tokens(host, token or env.get("LAB_TOKEN") or None,
                            admin_token or env.get("LAB_ADMIN_TOKEN") or None)

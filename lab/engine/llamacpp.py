@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import llama_cpp as ll
@@ -291,26 +291,23 @@ class LlamaCppEngine(Engine):
                           params: SamplingParams, seeds: list[int],
                           on_token: TokenCallback | None,
                           cancel: threading.Event | None) -> Generation:
+        run = self.start_targets(self._cache, targets, prefixes, params, seeds)
+        try:
+            self._generate_loop(run.states, run.rows, params, on_token, cancel)
+        finally:
+            run.keep_cached(self._cache)
+        return run.generation()
+
+    def start_targets(self, cache: SequenceCache, targets: list[list[int]], prefixes: list[str],
+                      params: SamplingParams, seeds: list[int]) -> TargetsRun:
+        """Decode what `cache` lacks of the targets (sequences 0..K-1 of it) and set up their
+        samplers; the first tokens' logits are readable until the next decode."""
         self.check_fits(targets, params.max_tokens)
-        decoded, prompt_s = self._cache.prepare(targets, [len(t) - 1 for t in targets])
+        decoded, prompt_s = cache.prepare(targets, [len(t) - 1 for t in targets])
         states = [SequenceState(k, targets[k], params, seeds[k], self.piece)
                   for k in range(len(targets))]
-        rows = {k: self._cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
-        started = time.perf_counter()
-        try:
-            self._generate_loop(states, rows, params, on_token, cancel)
-        finally:
-            self._cache.cached = {s.seq_id: s.cached_tokens() for s in states}
-        generation = Generation(
-            completions=[s.completion(prefixes[s.seq_id]) for s in states],
-            prompt_tokens=sum(len(t) for t in targets),
-            prompt_tokens_decoded=decoded,
-            prompt_s=prompt_s,
-            generate_s=time.perf_counter() - started,
-        )
-        if any(s.finish_reason == "cancelled" for s in states):
-            raise GenerationCancelled(generation)
-        return generation
+        rows = {k: cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
+        return TargetsRun(targets, prefixes, states, rows, decoded, prompt_s)
 
     def _generate_loop(self, states: list[SequenceState], rows: dict[int, int],
                        params: SamplingParams, on_token: TokenCallback | None,
@@ -408,6 +405,37 @@ class LlamaCppEngine(Engine):
             stats = token_stats(first[0], logits, 0, self.piece)
             result[candidate] = stats.logprob
         return result, len(base), decoded
+
+
+@dataclass
+class TargetsRun:
+    """Token targets being generated: their sequences, each one's logit row of the last
+    decode, and what their prompts cost."""
+
+    targets: list[list[int]]
+    prefixes: list[str]
+    states: list[SequenceState]
+    rows: dict[int, int]
+    decoded: int  # prompt tokens decoded (the rest came from the cache)
+    prompt_s: float
+    started: float = field(default_factory=time.perf_counter)
+
+    def keep_cached(self, cache: SequenceCache) -> None:
+        """Remember what the sequences left in `cache`, for a later request to extend."""
+        cache.cached = {s.seq_id: s.cached_tokens() for s in self.states}
+
+    def generation(self) -> Generation:
+        """The finished Generation; GenerationCancelled (with it) if a sequence was cut."""
+        generation = Generation(
+            completions=[s.completion(self.prefixes[s.seq_id]) for s in self.states],
+            prompt_tokens=sum(len(t) for t in self.targets),
+            prompt_tokens_decoded=self.decoded,
+            prompt_s=self.prompt_s,
+            generate_s=time.perf_counter() - self.started,
+        )
+        if any(s.finish_reason == "cancelled" for s in self.states):
+            raise GenerationCancelled(generation)
+        return generation
 
 
 def _in_groups(count: int, size: int, group: Callable[[int], Generation]) -> Generation:

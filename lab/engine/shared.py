@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ from lab.engine.base import (
     TokenCallback,
 )
 from lab.engine.kvcache import SequenceCache
-from lab.engine.llamacpp import LlamaCppEngine
+from lab.engine.llamacpp import LlamaCppEngine, TargetsRun
 from lab.engine.sequence import SequenceState
 from lab.engine.turn import TurnLock
 
@@ -61,11 +60,12 @@ class _Request:
     on_token: TokenCallback | None
     cancel: threading.Event | None
     done: Future[Generation] = field(default_factory=Future)
-    states: list[SequenceState] = field(default_factory=list)
-    decoded: int = 0
-    prompt_s: float = 0.0
-    started: float = 0.0
+    run: TargetsRun | None = None  # set once admitted
     error: BaseException | None = None  # raised while sampling (a callback's), for the caller
+
+    @property
+    def states(self) -> list[SequenceState]:
+        return self.run.states if self.run is not None else []
 
 
 @dataclass
@@ -101,8 +101,8 @@ class SharedDecoder:
         self.lanes = [Lane(self, SequenceCache(self._ctx, n_batch, ids_per_lane,
                                                first_id=i * ids_per_lane, shared=True), i)
                       for i in range(lanes)]
-        self._batch = ll.llama_batch_init(max(n_batch, lanes * ids_per_lane), 0,
-                                          lanes * ids_per_lane)
+        # every lane's ids, for the steps that decode all lanes at once
+        self._joint = SequenceCache(self._ctx, n_batch, lanes * ids_per_lane)
         self._inbox: queue.Queue[_Request | _Call | None] = queue.Queue()
         self._live: list[_Request] = []
         self._turn = TurnLock()  # the machine-wide queue of engines, held while decoding
@@ -147,7 +147,7 @@ class SharedDecoder:
                 item = self._inbox.get_nowait()
                 if item is not None:
                     item.done.set_exception(EngineError("the engine was closed"))
-        ll.llama_batch_free(self._batch)
+        self._joint.free()
         for lane in self.lanes:
             lane.cache.free()
         ll.llama_free(self._ctx)
@@ -202,39 +202,24 @@ class SharedDecoder:
     def _admit(self, request: _Request) -> None:
         """Decode the request's prompts into its lane's sequences and sample its first
         tokens (their logits are readable only until the next decode)."""
-        engine, cache = self.engine, request.lane.cache
-        engine.check_fits(request.targets, request.params.max_tokens)
-        targets = request.targets
-        request.decoded, request.prompt_s = cache.prepare(targets,
-                                                          [len(t) - 1 for t in targets])
-        request.started = time.perf_counter()
-        request.states = [SequenceState(k, targets[k], request.params, request.seeds[k],
-                                        engine.piece)
-                          for k in range(len(targets))]
-        rows = {k: cache.logit_rows[(k, len(targets[k]) - 1)] for k in range(len(targets))}
+        request.run = self.engine.start_targets(request.lane.cache, request.targets,
+                                                request.prefixes, request.params, request.seeds)
         self._live.append(request)
-        self._sample(request, rows)
+        self._sample(request, request.run.rows)
         self._retire()
 
     def _step(self) -> None:
         """One token of every live sequence of every lane in one batch, then each sampled."""
         items = [(request, state) for request in self._live for state in request.states
                  if state.finish_reason is None]
-        batch = self._batch
-        for i, (request, state) in enumerate(items):
-            batch.token[i] = state.pending_token
-            batch.pos[i] = state.n_past
-            batch.n_seq_id[i] = 1
-            batch.seq_id[i][0] = request.lane.cache.first_id + state.seq_id
-            batch.logits[i] = True
-        batch.n_tokens = len(items)
+        self._joint.fill_batch([(request.lane.cache.first_id + state.seq_id, state.n_past,
+                                 state.pending_token, True) for request, state in items])
         self.peak_sequences = max(self.peak_sequences, len(items))
         self.steps += 1
-        status = ll.llama_decode(self._ctx, batch)
-        if status != 0:
-            reason = ("the KV cache is full: ask for fewer samples or fewer max tokens"
-                      if status == 1 else f"llama_decode failed with status {status}")
-            self._fail_live(EngineError(reason))
+        try:
+            self._joint.decode()  # a failure drops every lane's cells
+        except EngineError as failed:
+            self._fail_live(failed)
             return
         rows: dict[int, dict[int, int]] = {}
         for row, (request, state) in enumerate(items):
@@ -265,29 +250,20 @@ class SharedDecoder:
             if live:
                 still.append(request)
                 continue
-            request.lane.cache.cached = {s.seq_id: s.cached_tokens() for s in request.states}
-            generation = self._generation(request)
+            assert request.run is not None
+            request.run.keep_cached(request.lane.cache)
             if request.error is not None:
                 request.done.set_exception(request.error)
-            elif any(s.finish_reason == "cancelled" for s in request.states):
-                request.done.set_exception(GenerationCancelled(generation))
-            else:
-                request.done.set_result(generation)
+                continue
+            try:
+                request.done.set_result(request.run.generation())
+            except GenerationCancelled as cancelled:
+                request.done.set_exception(cancelled)
         self._live = still
-
-    @staticmethod
-    def _generation(request: _Request) -> Generation:
-        return Generation(
-            completions=[s.completion(request.prefixes[s.seq_id]) for s in request.states],
-            prompt_tokens=sum(len(t) for t in request.targets),
-            prompt_tokens_decoded=request.decoded,
-            prompt_s=request.prompt_s,
-            generate_s=time.perf_counter() - request.started,
-        )
 
     def _fail_live(self, error: Exception) -> None:
         """A failed step: the context's memory is dropped, and every live request fails."""
-        ll.llama_memory_clear(ll.llama_get_memory(self._ctx), True)
+        self._joint.reset()
         for lane in self.lanes:
             lane.cache.cached = {}
         for request in self._live:
