@@ -30,15 +30,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import re
 import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from dataclasses import dataclass, field
 
-from lab.config import n_threads
+from lab.config import cpu_name, n_threads
 from lab.engine.base import SamplingParams
 from lab.engine.llamacpp import LlamaCppEngine, use_extra_buffers
 from lab.models import resolve_model_path
@@ -49,7 +47,7 @@ PROMPT = "Once upon a time, in a small village by the sea, there lived"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
-    parser.add_argument("--ns", default="1,4,8", help="comma-separated sample counts")
+    parser.add_argument("--ns", default="1,8,16,32", help="comma-separated sample counts")
     parser.add_argument("--tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--batch", type=int, default=512, help="n_batch")
@@ -77,9 +75,11 @@ def main() -> None:
     print(f"# {engine.model_name}, {args.tokens} new tokens per sample, "
           f"threads={threads}, n_batch={args.batch}, top_p={args.top_p}, "
           f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, "
-          f"extra_buffers={use_extra_buffers()}, {_cpu()}")
+          f"extra_buffers={use_extra_buffers()}, {cpu_name()}")
+    for line in tool.notes:
+        print(f"# {line}")
     peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if args.against else ""
-    if tool:
+    if tool.rates:
         peer += f" {'lab_gen_tok/s':>12} {'llama.cpp_tok/s':>16} {'lab/llama.cpp':>14}"
     print(f"{'N':>3} {'tokens':>7} {'batched_s':>10} {'sequential_s':>13} {'batched_tok/s':>14} "
           f"{'sequential_tok/s':>17} {'ratio':>6}{peer}")
@@ -96,9 +96,10 @@ def main() -> None:
             peer_s, peer_tokens = _peer(args.against, n, params)
             lab_rate, peer_rate = batched_tokens / batched_s, peer_tokens / peer_s
             row += f" {peer_rate:>11.1f} {lab_rate / peer_rate:>9.2f}"
-        if n in tool:  # both without the prompt: the tools time generation alone
+        if n in tool.rates:  # both without the prompt: the tools time generation alone
             gen_rate = batched_tokens / generating_s
-            row += f" {gen_rate:>12.1f} {tool[n]:>16.1f} {gen_rate / tool[n]:>14.2f}"
+            rate = tool.rates[n]
+            row += f" {gen_rate:>12.1f} {rate:>16.1f} {gen_rate / rate:>14.2f}"
         print(row, flush=True)
     engine.close()
 
@@ -121,45 +122,63 @@ def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
     return time.perf_counter() - started, tokens
 
 
+@dataclass
+class ToolRates:
+    """Generation tokens/s of llama.cpp's own tools per N, and what to print about them."""
+
+    rates: dict[int, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
 def _llama_cpp_rates(args: argparse.Namespace, engine: LlamaCppEngine, ns: list[int],
-                     threads: int) -> dict[int, float]:
-    """Generation tokens/s of llama.cpp's own tools, per N: llama-bench for one stream,
-    llama-batched-bench (the prompt's length, shared) for the rest."""
-    rates: dict[int, float] = {}
+                     threads: int) -> ToolRates:
+    """llama-bench for one stream, llama-batched-bench (the prompt's length, shared) for every
+    N, one stream included: its N=1 row checks llama-bench's figure, and stands in for it
+    without --llama-bench."""
+    tool = ToolRates()
     model = str(engine.path)
     flash = "off" if args.no_flash_attn else "on"
     repack = use_extra_buffers()  # the same weight layout as the lab's engine
-    if args.llama_bench and 1 in ns:
-        out = subprocess.run([args.llama_bench, "-m", model, "-p", "0", "-n", str(args.tokens),
-                              "-t", str(threads), "-fa", flash, "--repack", str(int(repack)),
-                              "-o", "json"],
-                             capture_output=True, text=True, check=True).stdout
-        rates[1] = float(json.loads(out)[0]["avg_ts"])
-    batched = [n for n in ns if n not in rates]
-    if args.batched_bench and batched:
+    if args.batched_bench:
         prompt = len(engine.tokenize(PROMPT, special=False))
-        out = subprocess.run([args.batched_bench, "-m", model, "-c", str(engine.n_ctx),
-                              "-t", str(threads), "-fa", flash, "-kvu", "-pps",
-                              *([] if repack else ["--no-repack"]),
-                              "-npp", str(prompt), "-ntg", str(args.tokens),
-                              "-npl", ",".join(map(str, batched))],
-                             capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if len(cells) >= 8 and cells[2].isdigit() and int(cells[2]) in batched:
-                rates[int(cells[2])] = float(cells[7])  # S_TG t/s: generation, all sequences
+        out = _run([args.batched_bench, "-m", model, "-c", str(engine.n_ctx),
+                    "-t", str(threads), "-fa", flash, "-kvu", "-pps",
+                    *([] if repack else ["--no-repack"]),
+                    "-npp", str(prompt), "-ntg", str(args.tokens),
+                    "-npl", ",".join(map(str, ns))])
+        tool.rates = _batched_bench_rates(out, ns)
+        if 1 in tool.rates:
+            tool.notes.append(f"llama-batched-bench, one stream: {tool.rates[1]:.1f} tok/s")
+    if args.llama_bench and 1 in ns:
+        out = _run([args.llama_bench, "-m", model, "-p", "0", "-n", str(args.tokens),
+                    "-t", str(threads), "-fa", flash, "--repack", str(int(repack)),
+                    "-o", "json"])
+        one = _llama_bench_rate(out)
+        tool.notes.append(f"llama-bench, one stream (tg{args.tokens}): {one:.1f} tok/s")
+        tool.rates[1] = one
+    return tool
+
+
+def _run(command: list[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def _batched_bench_rates(table: str, ns: list[int]) -> dict[int, float]:
+    """S_TG t/s (generation, all sequences) per N from llama-batched-bench's table."""
+    rates: dict[int, float] = {}
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 8 and cells[2].isdigit() and int(cells[2]) in ns:
+            rates[int(cells[2])] = float(cells[7])
     return rates
 
 
-def _cpu() -> str:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.machine()
-    name = re.search(r"model name\s*:\s*(.+)", text)
-    flags = re.search(r"flags\s*:\s*(.+)", text)
-    simd = [f for f in ("avx512f", "amx_tile", "avx2") if flags and f" {f}" in f" {flags[1]}"]
-    return f"{name[1].strip() if name else platform.machine()} ({', '.join(simd) or 'no AVX2'})"
+def _llama_bench_rate(report: str) -> float:
+    """avg_ts of llama-bench's generation test (n_prompt 0) from its JSON report."""
+    tests = [t for t in json.loads(report) if t["n_gen"] > 0 and t["n_prompt"] == 0]
+    if not tests:
+        raise SystemExit(f"llama-bench reported no generation test: {report[:300]}")
+    return float(tests[0]["avg_ts"])
 
 
 def _timed(work) -> tuple[float, int, float]:

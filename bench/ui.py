@@ -1,4 +1,4 @@
-"""The same run in the browser and on the command line (not a test: prints one row).
+"""The same run in the browser and on the command line (not a test: prints a row a repeat).
 
 Starts the app on a free port, opens it in headless Chromium, loads the model, runs
 self-consistency (n=8, the default model, the strategy's default max tokens, a fixed built-in
@@ -6,11 +6,15 @@ problem) from the Playground with the live view on screen the whole time, and re
 "Tokens / s" the page showed. Then runs the same run (same seed, so the same tokens) with
 `lab solve` in a child process. Prints the wall time of each run (app: from the Run click
 until the page says the run is stored; cli: the run's own wall time, model already loaded),
-their ratio, and the tokens/s the page showed.
+their ratio, the run's own wall time in the app's worker (app_run_s: what the engine and
+strategy took there) and the rest (around_s: from the click to the worker's start, and from
+its end to the page saying so), and the tokens/s the page showed. `--repeat K` takes turns K
+times, each app run in a fresh lab home.
 
     python bench/ui.py                         # the default model, every core
     LAB_THREADS=1 python bench/ui.py           # the engine on one thread
     python bench/ui.py --model smollm2-135m --n 4
+    python bench/ui.py --repeat 3              # three rows, app and command line in turn
 """
 
 from __future__ import annotations
@@ -27,12 +31,27 @@ import time
 import urllib.request
 from pathlib import Path
 
+from lab.config import cpu_name
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = 900_000
+# True once the page counts a generated token: the live view's "N tokens · ..." caption, or
+# the final view's "Generated tokens" metric (looked at every 100 ms in the page itself)
+FIRST_TOKEN_JS = r"""() => {
+  const counted = text => {
+    const m = (text || '').match(/^([\d,]+)(?: of [\d,]+)? tokens · /);
+    return m !== null && parseInt(m[1].replace(/,/g, '')) > 0;
+  };
+  const live = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+    .some(c => counted(c.innerText));
+  const final = [...document.querySelectorAll('[data-testid="stMetric"]')]
+    .some(m => m.innerText.includes('Generated tokens'));
+  return live || final;
+}"""
 
 
 def main() -> None:
@@ -40,24 +59,34 @@ def main() -> None:
     parser.add_argument("--model", default="qwen2.5-coder-0.5b")
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--index", type=int, default=0, help="problem of the arith set")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="rows: the app and the command line take turns this many times")
     args = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="lab-bench-ui-"))
-    env = {k: v for k, v in os.environ.items() if k != "LAB_DATABASE_URL"}
-    env.update(LAB_HOME=str(home), LAB_MODEL=args.model)
-    app_s, page_speed, app_tokens = run_in_app(env, args.n, args.index)
-    cli_s, cli_tokens = run_in_cli(env, args.model, args.n, args.index)
     threads = os.environ.get("LAB_THREADS", f"all ({os.cpu_count()})")
     print(f"# {args.model}, self-consistency n={args.n}, arith index {args.index}, "
           f"LAB_THREADS={threads}, {platform.machine()}, {cpu_name()}")
-    print(f"{'cli_wall_s':>10} {'app_wall_s':>10} {'app/cli':>8} {'page_tok/s':>10} "
-          f"{'tokens':>7}")
-    same = "" if app_tokens == cli_tokens else f"  (app generated {app_tokens})"
-    print(f"{cli_s:>10.1f} {app_s:>10.1f} {app_s / cli_s:>8.2f} {page_speed:>10.1f} "
-          f"{cli_tokens:>7}{same}")
+    print("# app_run_s: the run's own wall time in the app's worker (its stored record); "
+          "around_s: the rest of app_wall_s (start, end, final view); first_token_s: from "
+          "the click to the page counting a generated token")
+    print(f"{'cli_wall_s':>10} {'app_wall_s':>10} {'app/cli':>8} {'app_run_s':>9} "
+          f"{'around_s':>8} {'first_token_s':>13} {'page_tok/s':>10} {'tokens':>7}", flush=True)
+    for _ in range(args.repeat):
+        home = Path(tempfile.mkdtemp(prefix="lab-bench-ui-"))
+        env = {k: v for k, v in os.environ.items() if k != "LAB_DATABASE_URL"}
+        env.update(LAB_HOME=str(home), LAB_MODEL=args.model)
+        app_s, page_speed, app_tokens, first_s = run_in_app(env, args.n, args.index)
+        app_run_s = stored_wall_s(env)
+        cli_s, cli_tokens = run_in_cli(env, args.model, args.n, args.index)
+        same = "" if app_tokens == cli_tokens else f"  (app generated {app_tokens})"
+        print(f"{cli_s:>10.1f} {app_s:>10.1f} {app_s / cli_s:>8.2f} {app_run_s:>9.1f} "
+              f"{app_s - app_run_s:>8.1f} {first_s:>13.2f} {page_speed:>10.1f} "
+              f"{cli_tokens:>7}{same}",
+              flush=True)
 
 
-def run_in_app(env: dict[str, str], n: int, index: int) -> tuple[float, float, int]:
-    """(wall s from the Run click to the stored run, page tokens/s, generated tokens)."""
+def run_in_app(env: dict[str, str], n: int, index: int) -> tuple[float, float, int, float]:
+    """(wall s from the Run click to the stored run, page tokens/s, generated tokens, s from
+    the click to the first generated token on the page)."""
     from playwright.sync_api import sync_playwright
 
     port = free_port()
@@ -79,6 +108,8 @@ def run_in_app(env: dict[str, str], n: int, index: int) -> tuple[float, float, i
             before = cpu_by_role(server.pid)
             start = time.perf_counter()
             page.get_by_role("button", name="Run").click()
+            page.wait_for_function(FIRST_TOKEN_JS, polling=100)
+            first_s = time.perf_counter() - start
             page.get_by_text("Stored in the ledger as run #").wait_for()
             wall = time.perf_counter() - start
             after = cpu_by_role(server.pid)
@@ -91,7 +122,7 @@ def run_in_app(env: dict[str, str], n: int, index: int) -> tuple[float, float, i
     finally:
         server.terminate()
         server.wait(30)
-    return wall, speed, tokens
+    return wall, speed, tokens, first_s
 
 
 def run_in_cli(env: dict[str, str], model: str, n: int, index: int) -> tuple[float, int]:
@@ -103,6 +134,14 @@ def run_in_cli(env: dict[str, str], model: str, n: int, index: int) -> tuple[flo
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
     data = json.loads(result.stdout)
     return data["compute"]["wall_s"], data["compute"]["generated_tokens"]
+
+
+def stored_wall_s(env: dict[str, str]) -> float:
+    """The wall time the worker stored for the newest run of the app's ledger."""
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("lab")), "runs", "list", "--limit", "1", "--json"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
+    return float(json.loads(result.stdout)[0]["wall_s"])
 
 
 def choose_problem(page, index: int) -> None:
@@ -165,16 +204,6 @@ def wait_healthy(url: str, timeout_s: float = 90) -> None:
         except OSError:
             time.sleep(0.5)
     raise SystemExit(f"the app did not answer at {url}")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return f"{line.split(':', 1)[1].strip()} x{os.cpu_count()}"
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,15 +61,18 @@ def n_threads() -> int:
 
 
 def cpu_name() -> str:
-    """This machine's CPU as /proc/cpuinfo names it (the benches say where they measured)."""
+    """This machine's CPU as /proc/cpuinfo names it, its core count and the vector extensions
+    llama.cpp's speed depends on (the benches say where they measured), e.g. "AMD EPYC 9B14
+    x2 (avx512f, avx2)"."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        text = Path("/proc/cpuinfo").read_text()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
+        text = ""
+    name = re.search(r"^model name\s*:\s*(.+)$", text, re.MULTILINE)
+    flags = re.search(r"^flags\s*:\s*(.+)$", text, re.MULTILINE)
+    simd = [f for f in ("avx512f", "amx_tile", "avx2") if flags and f in flags[1].split()]
+    label = name[1].strip() if name else (platform.processor() or platform.machine())
+    return f"{label} x{os.cpu_count()} ({', '.join(simd) or 'no AVX2'})"
 
 
 def access_tokens() -> tuple[str | None, str | None]:

@@ -62,17 +62,20 @@ running = batch is not None and not batch.done
 ready = problem is not None and 2 <= len(chosen) <= MAX_STRATEGIES
 if len(chosen) < 2:
     st.caption("Choose at least two strategies.")
-if st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.run",
-             disabled=running or not ready) and problem is not None:
+# The click that caused this rerun, read before the button is drawn: the runs start here and
+# the button is drawn disabled, with no second rerun of the page while the model decodes.
+if st.session_state.get("cmp.run") and ready and not running and problem is not None:
     try:
         specs = equal_spend(chosen, params, budget, problem)
     except ParamError as exc:
         st.error(f"**Invalid settings.** {exc}")
         specs = []
-    batch = state.start_runs(specs, "cmp") if specs else None
-    if batch is not None:
-        st.session_state[BATCH] = batch
-        st.rerun()  # redraw with Run disabled while the batch runs
+    started = state.start_runs(specs, "cmp") if specs else None
+    if started is not None:
+        st.session_state[BATCH] = batch = started
+        running = not started.done
+st.button("Run all", type="primary", icon=":material/play_arrow:", key="cmp.run",
+          disabled=running or not ready)
 
 
 def summary(runs: list) -> list[dict[str, object]]:

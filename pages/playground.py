@@ -45,16 +45,17 @@ batch = st.session_state.get(BATCH) or state.running_batch("pg")
 if batch is not None:  # a reloaded page or a second tab reattaches to a running run
     st.session_state[BATCH] = batch
 running = batch is not None and not batch.done
+# The click that caused this rerun, read before the button is drawn: the run starts here and
+# the button is drawn disabled, with no second rerun of the page while the model decodes.
+if st.session_state.get("pg.run") and problem is not None and not running:
+    started = state.start_runs([RunSpec(strategy.name, problem, params, budget)], "pg")
+    if started is not None:
+        st.session_state[BATCH] = batch = started
+        running = not started.done
 buttons = st.columns([1, 2, 5], vertical_alignment="center")
-run_clicked = buttons[0].button("Run", type="primary", icon=":material/play_arrow:",
-                                disabled=running or problem is None, key="pg.run")
+buttons[0].button("Run", type="primary", icon=":material/play_arrow:",
+                  disabled=running or problem is None, key="pg.run")
 color_tokens = buttons[1].toggle("Colour tokens by log-prob", key="pg.color")
-
-if run_clicked and problem is not None:
-    batch = state.start_runs([RunSpec(strategy.name, problem, params, budget)], "pg")
-    if batch is not None:
-        st.session_state[BATCH] = batch
-        st.rerun()  # redraw with Run disabled while the batch runs
 
 
 def draw(batch: state.Batch, live: bool) -> None:

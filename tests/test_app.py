@@ -234,7 +234,7 @@ def test_learn_opens_the_playground_with_a_preset(scripted: ScriptedEngine):
 
 
 def test_a_second_session_waits_for_the_model(scripted: ScriptedEngine):
-    scripted.delay_s = 0.05
+    scripted.delay_s = 0.3  # the first run outlasts the live view's wait for first tokens
     first, second = open_app(), open_app()
     for at in (first, second):
         set_param(at, "self-consistency", "n", 2)
@@ -247,6 +247,7 @@ def test_a_second_session_waits_for_the_model(scripted: ScriptedEngine):
         time.sleep(0.05)
     second.run()
     assert any("Waiting for the model" in i for i in texts(second.info))
+    scripted.delay_s = 0.01
     first.button(key="pg-stop").click().run()
     finish(first, "pg.batch")
     finish(second, "pg.batch")

@@ -142,3 +142,24 @@ def test_the_live_view_reuses_unchanged_chain_panels():
     info = chains._live_panel.cache_info()
     assert (info.hits, info.misses) == (1, 3)  # chain 1 drawn once, chain 2 twice
     assert "Add 9 and 9." in second and "Nine plus nine" in second and first != second
+
+
+def test_the_live_view_waits_for_the_end_and_the_first_tokens_not_for_its_timer():
+    import time
+
+    from lab.ui.live import await_change, generated
+
+    engine = ScriptedEngine(answer_18, delay_s=0.02)
+    batch = RunBatch([RunSpec("cot", PROBLEM, {"max_tokens": 200})], engine, None,
+                     threading.Lock()).start()
+    started = time.monotonic()
+    assert await_change(batch, False, 10.0) == "first tokens"  # drawn at once, not in 10 s
+    assert generated(batch) > 0 and time.monotonic() - started < 5
+    assert await_change(batch, True, 10.0) == "done"  # the final view as the run ends
+    assert batch.done and time.monotonic() - started < 9
+    assert await_change(batch, True, 0.2) == "done"
+    idle = RunBatch([RunSpec("cot", PROBLEM, {"max_tokens": 200})],
+                    ScriptedEngine(answer_18, delay_s=0.5), None, threading.Lock()).start()
+    assert await_change(idle, True, 0.1) is None  # nothing to draw before the timer's redraw
+    idle.stop()
+    assert idle.wait(10)
