@@ -85,7 +85,9 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            pages = [_session(browser, url, i, args.n) for i in range(args.sessions)]
+            ready = (re.compile("connects on the first run|connected in") if args.engine_url
+                     else re.compile("tokens/s measured here"))
+            pages = [_session(browser, url, i, args.n, ready) for i in range(args.sessions)]
             for _ in range(args.repeat):  # interleaved: a slow spell hits both ways
                 ways.append(_count(lab, env, "one after another", _one_after_another(pages)))
                 ways.append(_count(lab, env, "all at once", _all_at_once(pages)))
@@ -103,14 +105,15 @@ def main() -> None:
           f"{' '.join(f'{r:.2f}' for r in ratios)} (median {statistics.median(ratios):.2f})")
 
 
-def _session(browser, url: str, index: int, n: int):
+def _session(browser, url: str, index: int, n: int, ready: re.Pattern[str]):
     """A page of its own browser context (a session of its own) with problem `index` of the
-    arith set and self-consistency's n set, ready to press Run."""
+    arith set and self-consistency's n set, ready to press Run (the sidebar shows `ready`:
+    a local model loaded, or a server's engine to be connected)."""
     page = browser.new_context(viewport={"width": 1400, "height": 2000}).new_page()
     page.set_default_timeout(RUN_TIMEOUT_MS)
     page.goto(url)
     page.get_by_role("heading", name="Playground", exact=True).wait_for()
-    page.get_by_text("tokens/s measured here").wait_for()
+    page.get_by_text(ready).first.wait_for()
     if index:
         page.get_by_role("combobox", name="Problem", exact=True).click()
         page.get_by_role("option").nth(index).click()
@@ -149,6 +152,9 @@ def _press_and_wait(pages, started: float) -> list[float]:
         for i, page in enumerate(pages):
             if waits[i] is None and _stored_id(page) not in (None, before[i]):
                 waits[i] = time.perf_counter() - started
+            if waits[i] is None and page.get_by_text("The run could not be done.").count():
+                raise SystemExit(f"session {i + 1}: " + page.get_by_text(
+                    "The run could not be done.").first.inner_text())
         pages[0].wait_for_timeout(100)
     return [w for w in waits if w is not None]
 
