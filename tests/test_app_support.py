@@ -28,8 +28,9 @@ def scripted_engine(model: str) -> ScriptedEngine:
 
 
 def slow_scripted_engine(model: str) -> ScriptedEngine:
-    """A scripted engine slow enough (0.2 s a token) to press Stop or kill its worker."""
-    return ScriptedEngine(answer_18, model_name="scripted", delay_s=0.2)
+    """A scripted engine slow enough (0.5 s a token) to press Stop or kill its worker: its run
+    outlasts a page's live view waiting up to 1.25 s for the run's end (lab.ui.live)."""
+    return ScriptedEngine(answer_18, model_name="scripted", delay_s=0.5)
 
 
 def open_app(page: str | None = None) -> AppTest:
