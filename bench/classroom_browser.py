@@ -21,7 +21,6 @@ takes CPU time a classroom's own laptops would spend: the figures are a lower bo
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -37,14 +36,15 @@ from ui import (
     CHROMIUM_ARGS,
     REPO_ROOT,
     RUN_TIMEOUT_MS,
+    STORED,
+    choose_problem,
     free_port,
+    newest_runs,
     set_number,
     wait_healthy,
 )
 
 from lab.config import MAX_LOCAL_LANES, cpu_name
-
-STORED = "Stored in the ledger as run #"
 
 
 @dataclass
@@ -89,8 +89,8 @@ def main() -> None:
                      else re.compile("tokens/s measured here"))
             pages = [_session(browser, url, i, args.n, ready) for i in range(args.sessions)]
             for _ in range(args.repeat):  # interleaved: a slow spell hits both ways
-                ways.append(_count(lab, env, "one after another", _one_after_another(pages)))
-                ways.append(_count(lab, env, "all at once", _all_at_once(pages)))
+                ways.append(_count(env, "one after another", _one_after_another(pages)))
+                ways.append(_count(env, "all at once", _all_at_once(pages)))
             browser.close()
     finally:
         server.terminate()
@@ -114,9 +114,7 @@ def _session(browser, url: str, index: int, n: int, ready: re.Pattern[str]):
     page.goto(url)
     page.get_by_role("heading", name="Playground", exact=True).wait_for()
     page.get_by_text(ready).first.wait_for()
-    if index:
-        page.get_by_role("combobox", name="Problem", exact=True).click()
-        page.get_by_role("option").nth(index).click()
+    choose_problem(page, index)
     set_number(page, "n", n)
     return page
 
@@ -152,9 +150,9 @@ def _press_and_wait(pages, started: float) -> list[float]:
         for i, page in enumerate(pages):
             if waits[i] is None and _stored_id(page) not in (None, before[i]):
                 waits[i] = time.perf_counter() - started
-            if waits[i] is None and page.get_by_text("The run could not be done.").count():
-                raise SystemExit(f"session {i + 1}: " + page.get_by_text(
-                    "The run could not be done.").first.inner_text())
+            refused = page.get_by_text("The run could not be done.")
+            if waits[i] is None and refused.count():
+                raise SystemExit(f"session {i + 1}: {refused.first.inner_text()}")
         pages[0].wait_for_timeout(100)
     return [w for w in waits if w is not None]
 
@@ -168,13 +166,10 @@ def _stored_id(page) -> int | None:
     return int(match[1]) if match else None
 
 
-def _count(lab: str, env: dict[str, str], name: str, timing: tuple[list[float], float]) -> Way:
+def _count(env: dict[str, str], name: str, timing: tuple[list[float], float]) -> Way:
     """The ledger's newest runs, one per session: how many complete, and their tokens."""
     waits, wall = timing
-    result = subprocess.run([lab, "runs", "list", "--limit", str(len(waits)), "--json"],
-                            cwd=REPO_ROOT, env=os.environ | env, capture_output=True,
-                            text=True, check=True)
-    runs = json.loads(result.stdout)
+    runs = newest_runs(os.environ | env, len(waits))
     return Way(name, waits, wall, sum(r["status"] == "complete" for r in runs),
                sum(r["generated_tokens"] or 0 for r in runs))
 

@@ -39,6 +39,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = 900_000
+STORED = "Stored in the ledger as run #"  # the page's caption once a run is stored
 # True once the page counts a generated token: the live view's "N tokens · ..." caption, or
 # the final view's "Generated tokens" metric (looked at every 100 ms in the page itself)
 FIRST_TOKEN_JS = r"""() => {
@@ -110,7 +111,7 @@ def run_in_app(env: dict[str, str], n: int, index: int) -> tuple[float, float, i
             page.get_by_role("button", name="Run").click()
             page.wait_for_function(FIRST_TOKEN_JS, polling=100)
             first_s = time.perf_counter() - start
-            page.get_by_text("Stored in the ledger as run #").wait_for()
+            page.get_by_text(STORED).wait_for()
             wall = time.perf_counter() - start
             after = cpu_by_role(server.pid)
             used = {role: after.get(role, 0.0) - before.get(role, 0.0) for role in after}
@@ -138,10 +139,15 @@ def run_in_cli(env: dict[str, str], model: str, n: int, index: int) -> tuple[flo
 
 def stored_wall_s(env: dict[str, str]) -> float:
     """The wall time the worker stored for the newest run of the app's ledger."""
+    return float(newest_runs(env, 1)[0]["wall_s"])
+
+
+def newest_runs(env: dict[str, str], limit: int) -> list[dict]:
+    """The newest `limit` runs of the ledger `env` names, as `lab runs list --json` prints."""
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("lab")), "runs", "list", "--limit", "1", "--json"],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
-    return float(json.loads(result.stdout)[0]["wall_s"])
+        [str(Path(sys.executable).with_name("lab")), "runs", "list", "--limit", str(limit),
+         "--json"], cwd=REPO_ROOT, env=env, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
 
 
 def choose_problem(page, index: int) -> None:
