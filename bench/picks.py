@@ -1,0 +1,358 @@
+"""Where the pick loses: other picks over the same stored chains (not a test: prints tables).
+
+First, every configuration stored in the experiments: its accuracy, its generated tokens
+against greedy `cot`'s, the paired difference from `cot`, and how often some chain (branch,
+leaf) of a run held the right answer that its pick missed. Then, from the stored chains of
+`cot-decoding` runs, the ladder of its knob k (the first k branches by first-token rank are
+what a k-branch run decodes). Then the other picks over one vote's chains:
+
+A vote of 8 finds the right answer on far fewer problems than hold it among their chains
+(pass@8). This reads an experiment's stored runs, no model: the step-by-step chains of its
+self-consistency run and the programs of its `program` run on each problem, and asks what
+other picks would have answered from exactly those chains: a vote weighted by a scorer
+(self-consistency `weight=`), the best chain by a scorer (best-of-n), the programs' vote,
+and prose and programs in one vote (what `hybrid` does), each against greedy `cot` on the
+same problems (paired difference, 95% interval).
+
+Every pick is the expectation over the subsets the row names (ties broken uniformly), as
+lab.evaluation.estimators counts maj@k: a row derived from stored chains, not a new run.
+Chains cut at their token cap and programs that failed do not vote, as in their runs.
+
+    python bench/picks.py                                # the gallery's ladder-gsm8k50
+    LAB_HOME=DIR python bench/picks.py -e ladder-gsm8k50 -e NAME --json picks.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from itertools import combinations, product
+from typing import Any
+
+from lab.evaluation.estimators import Chain, best_correct, majority_correct
+from lab.evaluation.paired import paired_difference
+from lab.evaluation.report import text_table
+from lab.evaluation.resample import votes_in_run
+from lab.scorers import get_scorer
+from lab.scorers.base import Candidate
+from lab.scorers.scoring import Scoring
+from lab.store.ledger import Ledger
+from lab.store.queries import RunSummary
+from lab.strategies.cot_decoding import FIRST_RANK, MARGIN
+from lab.strategies.registry import find_strategy
+from lab.tasks.answers import group_answers
+from lab.tasks.grading import grade_answer
+from lab.trace import Node, NodeKind, Trace
+
+DEFAULT_EXPERIMENT = "ladder-gsm8k50"  # the gallery's GSM8K ladder
+CANDIDATE_KINDS = (NodeKind.CHAIN, NodeKind.REVISION, NodeKind.STEP)
+SCORERS = ("mean-logprob", "lowest-window", "self-certainty", "heuristic")
+COLUMNS = ("pick", "chains", "problems", "accuracy", "tokens / problem", "x cot tokens",
+           "minus cot [95% CI]", "only it", "only cot")
+CONFIG_COLUMNS = ("pick", "problems", "accuracy", "tokens / problem", "x cot tokens",
+                  "minus cot [95% CI]", "some chain right", "pick missed it")
+TABLES = {"configurations": CONFIG_COLUMNS, "cot_decoding_k": COLUMNS, "picks": COLUMNS}
+TITLES = {
+    "configurations": "Every configuration stored (some chain right: a chain, branch or leaf of "
+                      "the run held the right answer; pick missed it: problems where it did and "
+                      "the run answered wrong)",
+    "cot_decoding_k": "cot-decoding's k, derived from the stored branches of its largest-k runs",
+    "picks": "Other picks over the same chains: self-consistency n={n} and program n={n}",
+}
+
+
+@dataclass
+class Sample:
+    """One stored chain or program, reduced to its answer and what the scorers read."""
+
+    node: Node
+    votes: bool  # it voted in its run (not cut, not a failed program)
+
+
+@dataclass
+class Problem:
+    id: str
+    cot_correct: float
+    cot_tokens: int
+    prose: list[Sample]
+    programs: list[Sample]
+    prose_tokens: int
+    program_tokens: int
+    trace: Trace  # the prose run: its problem, for grading and the scorers
+
+
+def main() -> None:
+    args = _arguments()
+    experiments = args.experiment or [DEFAULT_EXPERIMENT]
+    with Ledger(recover=False) as ledger:
+        report = build_report(ledger, experiments, args.n)
+    print(f"{', '.join(experiments)}: greedy cot {report['cot']:.2f} on {report['problems']} "
+          f"problems at {report['cot_tokens']} generated tokens a problem")
+    for table, columns in TABLES.items():
+        if report[table]:
+            print(f"\n{TITLES[table].format(n=args.n)}")
+            print("\n".join(text_table(columns, [[str(r.get(c, "")) for c in columns]
+                                                 for r in report[table]])))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(report, out, indent=1)
+
+
+def build_report(ledger: Ledger, experiments: Sequence[str], n: int) -> dict[str, Any]:
+    """Every table, as rows of JSON-ready dicts, with greedy cot's accuracy and tokens."""
+    runs = _runs(ledger, experiments)
+    cot = _by_problem(runs, _is_greedy_cot)
+    if not cot:
+        raise SystemExit(f"{', '.join(experiments)}: no greedy cot run to compare with")
+    cot_tokens = sum(r.generated_tokens for r in cot.values()) / len(cot)
+    cot_right = {p: float(bool(r.correct)) for p, r in cot.items()}
+    problems = _load(ledger, runs, cot, n)
+    return {
+        "experiments": list(experiments), "problems": len(cot), "cot": _mean(cot_right),
+        "cot_tokens": round(cot_tokens),
+        "configurations": _configurations(ledger, runs, cot_right, cot_tokens),
+        "cot_decoding_k": _cot_decoding_ladder(ledger, runs, cot_right, cot_tokens),
+        "picks": [_row(name, chains, per_problem, tokens, cot_right, cot_tokens)
+                  for name, chains, per_problem, tokens in _rows(problems, n)] if problems else [],
+    }
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-e", "--experiment", action="append",
+                        help=f"an experiment of the ledger (repeatable; default "
+                             f"{DEFAULT_EXPERIMENT}); a configuration in several counts once")
+    parser.add_argument("--n", type=int, default=8, help="chains of the stored votes")
+    parser.add_argument("--json", help="also write the tables here")
+    return parser.parse_args()
+
+
+def _mean(values: dict[str, float]) -> float:
+    return sum(values.values()) / len(values) if values else 0.0
+
+
+def _row(name: str, chains: str, per_problem: dict[str, float], tokens: float,
+         cot_right: dict[str, float], cot_tokens: float) -> dict[str, Any]:
+    d = paired_difference(per_problem, cot_right)
+    interval = (f"{100 * d.difference:+.0f} [{100 * d.low:+.0f}, {100 * d.high:+.0f}]"
+                if d.low is not None and d.high is not None else "")
+    return {"pick": name, "chains": chains, "problems": len(per_problem),
+            "accuracy": round(_mean(per_problem), 3), "tokens / problem": round(tokens),
+            "x cot tokens": round(tokens / cot_tokens, 1), "minus cot [95% CI]": interval,
+            "only it": d.only_a, "only cot": d.only_b}
+
+
+# -- every stored configuration ----------------------------------------------------------------
+def _configurations(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
+                    cot_tokens: float) -> list[dict[str, Any]]:
+    by_config: dict[str, dict[str, RunSummary]] = {}
+    for run in runs:
+        by_config.setdefault(_config(run), {}).setdefault(run.problem_id, run)
+    rows = []
+    for config, found in by_config.items():
+        correct = {p: float(bool(r.correct)) for p, r in found.items()}
+        tokens = sum(r.generated_tokens for r in found.values()) / len(found)
+        row = _row(config, "", correct, tokens, cot_right, cot_tokens)
+        held = {p: _held(ledger.load_trace(r.id)) for p, r in found.items()}
+        row["some chain right"] = round(_mean(held), 3)
+        row["pick missed it"] = sum(bool(held[p]) and not correct[p] for p in found)
+        rows.append(row)
+    return rows
+
+
+def _held(trace: Trace) -> float:
+    """1.0 when some candidate of the run (a chain, branch, revision or answered step that
+    could be picked) holds the right answer."""
+    candidates = [n for n in trace.nodes if n.kind in CANDIDATE_KINDS and n.answer is not None
+                  and not n.meta.get("no_vote")
+                  and (n.kind != NodeKind.CHAIN or votes_in_run(trace, n))]
+    return float(any(grade_answer(trace.problem, n.answer) for n in candidates))
+
+
+def _config(run: RunSummary) -> str:
+    changed = {k: v for k, v in run.params.items() if k != "seed"}
+    defaults = _defaults(run.strategy)
+    shown = {k: v for k, v in changed.items() if defaults.get(k, object()) != v}
+    settings = ",".join(f"{k}={v}" for k, v in sorted(shown.items()))
+    return f"{run.strategy}:{settings}" if settings else run.strategy
+
+
+def _defaults(strategy: str) -> dict[str, Any]:
+    found = find_strategy(strategy)
+    return {p.name: p.default for p in found.params} if found is not None else {}
+
+
+# -- cot-decoding's k --------------------------------------------------------------------------
+def _cot_decoding_ladder(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
+                         cot_tokens: float) -> list[dict[str, Any]]:
+    """k = 1..K from the runs of the largest k: a k-branch run decodes the first k first
+    tokens by rank, each continued greedily (the same branches, up to batch numerics)."""
+    found = [r for r in runs if r.strategy == "cot-decoding"
+             and r.params.get("aggregate", "max") == "max"]
+    if not found:
+        return []
+    largest = max(r.params["k"] for r in found)
+    chosen = {r.problem_id: r for r in found if r.params["k"] == largest}
+    branches = {p: _branches(ledger.load_trace(r.id)) for p, r in chosen.items()}
+    problems = {p: ledger.load_trace(r.id).problem for p, r in chosen.items()}
+    rows = []
+    for k in range(1, largest + 1):
+        right: dict[str, float] = {}
+        tokens = 0.0
+        for p, ranked in branches.items():
+            first = ranked[:k]
+            tokens += sum(len(b.tokens) for b in first) + 1  # + the probe's one token
+            measured = [b for b in first if MARGIN in b.scores]
+            pick = max(measured, key=lambda b: b.scores[MARGIN]) if measured else None
+            right[p] = float(pick is not None and bool(grade_answer(problems[p], pick.answer)))
+        rows.append(_row(f"cot-decoding k={k}", f"{k} branches", right, tokens / len(branches),
+                         cot_right, cot_tokens))
+    return rows
+
+
+def _branches(trace: Trace) -> list[Node]:
+    chains = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    return sorted(chains, key=lambda b: int(b.meta.get(FIRST_RANK, 0)))
+
+
+# -- loading ---------------------------------------------------------------------------------
+def _runs(ledger: Ledger, experiments: Sequence[str]) -> list[RunSummary]:
+    """The complete runs of the experiments; a configuration stored in several counts once
+    per problem (the first experiment's run)."""
+    seen: set[tuple[str, str]] = set()
+    runs = []
+    for name in experiments:
+        for run in ledger.runs_in_experiment(name):
+            key = (_config(run) + f"|seed={run.seed}", run.problem_id)
+            if run.status == "complete" and key not in seen:
+                seen.add(key)
+                runs.append(run)
+    return runs
+
+
+def _is_greedy_cot(run: RunSummary) -> bool:
+    return run.strategy == "cot" and run.params.get("temperature") == 0
+
+
+def _load(ledger: Ledger, runs: Sequence[RunSummary], cot: dict[str, RunSummary], n: int
+          ) -> list[Problem]:
+    prose = _by_problem(runs, lambda r: r.strategy == "self-consistency"
+                        and r.params.get("n") == n and not r.params.get("early_stop", True)
+                        and r.params.get("weight", "none") == "none")
+    programs = _by_problem(runs, lambda r: r.strategy == "program" and r.params.get("n") == n)
+    problems = []
+    for problem_id in sorted(set(cot) & set(prose) & set(programs), key=_natural):
+        prose_trace = ledger.load_trace(prose[problem_id].id)
+        program_trace = ledger.load_trace(programs[problem_id].id)
+        problems.append(Problem(
+            id=problem_id, cot_correct=float(bool(cot[problem_id].correct)),
+            cot_tokens=cot[problem_id].generated_tokens,
+            prose=_samples(prose_trace), programs=_samples(program_trace),
+            prose_tokens=prose[problem_id].generated_tokens,
+            program_tokens=programs[problem_id].generated_tokens, trace=prose_trace))
+    return problems
+
+
+def _by_problem(runs: Sequence[RunSummary], wanted: Callable[[RunSummary], bool]
+                ) -> dict[str, RunSummary]:
+    return {r.problem_id: r for r in runs if wanted(r)}
+
+
+def _natural(problem_id: str) -> tuple[int, str]:
+    digits = "".join(c for c in problem_id if c.isdigit())
+    return (int(digits) if digits else 0, problem_id)
+
+
+def _samples(trace: Trace) -> list[Sample]:
+    nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    return [Sample(n, votes_in_run(trace, n) and n.answer is not None
+                   and not n.meta.get("no_vote")) for n in nodes]
+
+
+# -- picks -----------------------------------------------------------------------------------
+def _rows(problems: Sequence[Problem], n: int) -> list[tuple[str, str, dict[str, float], float]]:
+    half = n // 2
+    rows: list[tuple[str, str, dict[str, float], float]] = []
+
+    def add(name: str, chains: str, value: Callable[[Problem], float],
+            tokens: Callable[[Problem], float]) -> None:
+        rows.append((name, chains, {p.id: value(p) for p in problems},
+                     sum(tokens(p) for p in problems) / len(problems)))
+
+    add("vote (as run: self-consistency)", f"{n} prose", lambda p: _vote(p, p.prose, None),
+        lambda p: p.prose_tokens)
+    for scorer in SCORERS:
+        add(f"vote weighted by {scorer}", f"{n} prose",
+            lambda p, s=scorer: _vote(p, p.prose, s), lambda p: p.prose_tokens)
+    for scorer in SCORERS:
+        add(f"best by {scorer} (best-of-n)", f"{n} prose",
+            lambda p, s=scorer: _best(p, p.prose, s), lambda p: p.prose_tokens)
+    add("vote of programs (program)", f"{n} programs", lambda p: _vote(p, p.programs, None),
+        lambda p: p.program_tokens)
+    add("prose and programs in one vote (hybrid)", f"{half} + {half}",
+        lambda p: _hybrid_subsets(p, half), lambda p: (p.prose_tokens + p.program_tokens) / 2)
+    add("prose and programs in one vote (hybrid)", f"{n} + {n}",
+        lambda p: _vote(p, p.prose + p.programs, None),
+        lambda p: p.prose_tokens + p.program_tokens)
+    add("pass@n: some prose chain right", f"{n} prose", lambda p: _any_right(p, p.prose),
+        lambda p: p.prose_tokens)
+    add("pass@n: some program right", f"{n} programs", lambda p: _any_right(p, p.programs),
+        lambda p: p.program_tokens)
+    add("pass@2n: some chain or program right", f"{n} + {n}",
+        lambda p: _any_right(p, p.prose + p.programs),
+        lambda p: p.prose_tokens + p.program_tokens)
+    return rows
+
+
+def _chains(p: Problem, samples: Sequence[Sample], scorer: str | None) -> list[Chain]:
+    """The samples as estimator chains: one answer grouping over all of them."""
+    answers = [s.node.answer if s.votes else None for s in samples]
+    groups = group_answers(answers, p.trace.problem.kind)
+    group_of = {member: g for g, group in enumerate(groups) for member in group.members}
+    right = [bool(grade_answer(p.trace.problem, group.answer)) for group in groups]
+    scoring = Scoring(p.trace.problem)
+    chains = []
+    for i, sample in enumerate(samples):
+        group = group_of.get(i)
+        score = _score(scoring, scorer, sample.node) if scorer and group is not None else None
+        weight = get_scorer(scorer).probability(score) if scorer and score is not None else 1.0
+        chains.append(Chain(group=group, correct=group is not None and right[group],
+                            weight=weight, score=score))
+    return chains
+
+
+def _score(scoring: Scoring, scorer: str, node: Node) -> float:
+    candidate = Candidate(text=node.text, tokens=node.tokens, answer=node.answer)
+    value = scoring.score(scorer, candidate)
+    return value if math.isfinite(value) else -1e9
+
+
+def _vote(p: Problem, samples: Sequence[Sample], weight: str | None) -> float:
+    chains = _chains(p, samples, weight)
+    return majority_correct(chains, range(len(chains)))
+
+
+def _best(p: Problem, samples: Sequence[Sample], scorer: str) -> float:
+    chains = _chains(p, samples, scorer)
+    return best_correct(chains, range(len(chains)))
+
+
+def _hybrid_subsets(p: Problem, half: int) -> float:
+    """The mean over every `half` of the prose chains with every `half` of the programs."""
+    chains = _chains(p, p.prose + p.programs, None)
+    prose = range(len(p.prose))
+    programs = range(len(p.prose), len(chains))
+    picks = [majority_correct(chains, a + b)
+             for a, b in product(combinations(prose, half), combinations(programs, half))]
+    return sum(picks) / len(picks)
+
+
+def _any_right(p: Problem, samples: Sequence[Sample]) -> float:
+    return float(any(c.correct for c in _chains(p, samples, None)))
+
+
+if __name__ == "__main__":
+    main()
