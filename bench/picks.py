@@ -2,9 +2,10 @@
 
 First, every configuration stored in the experiments: its accuracy, its generated tokens
 against greedy `cot`'s, the paired difference from `cot`, and how often some chain (branch,
-leaf) of a run held the right answer that its pick missed. Then, from the stored chains of
-`cot-decoding` runs, the ladder of its knob k (the first k branches by first-token rank are
-what a k-branch run decodes). Then the other picks over one vote's chains:
+leaf) of a run held the right answer that its pick missed. Then the compute knob of
+`cot-decoding` (k), `adaptive-branch` (max_forks) and `dvts` (subtrees), derived from the runs
+of the largest setting (what a smaller run would have decoded is part of it; each function
+below says how). Then the other picks over one vote's chains:
 
 A vote of 8 finds the right answer on far fewer problems than hold it among their chains
 (pass@8). This reads an experiment's stored runs, no model: the step-by-step chains of its
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from itertools import combinations, product
 from typing import Any
 
-from lab.evaluation.estimators import Chain, best_correct, majority_correct
+from lab.evaluation.estimators import Chain, best_correct, maj_at_k, majority_correct
 from lab.evaluation.paired import paired_difference
 from lab.evaluation.report import text_table
 from lab.evaluation.resample import votes_in_run
@@ -41,8 +42,12 @@ from lab.scorers.base import Candidate
 from lab.scorers.scoring import Scoring
 from lab.store.ledger import Ledger
 from lab.store.queries import RunSummary
+from lab.strategies.adaptive_branch import FORK, GREEDY
 from lab.strategies.cot_decoding import FIRST_RANK, MARGIN
+from lab.strategies.dvts import LEAF as DVTS_LEAF
+from lab.strategies.dvts import SUBTREE, leaf_votes
 from lab.strategies.registry import find_strategy
+from lab.strategies.self_consistency import VOTE_WEIGHT
 from lab.tasks.answers import group_answers
 from lab.tasks.grading import grade_answer
 from lab.trace import Node, NodeKind, Trace
@@ -54,12 +59,13 @@ COLUMNS = ("pick", "chains", "problems", "accuracy", "tokens / problem", "x cot 
            "minus cot [95% CI]", "only it", "only cot")
 CONFIG_COLUMNS = ("pick", "problems", "accuracy", "tokens / problem", "x cot tokens",
                   "minus cot [95% CI]", "some chain right", "pick missed it")
-TABLES = {"configurations": CONFIG_COLUMNS, "cot_decoding_k": COLUMNS, "picks": COLUMNS}
+TABLES = {"configurations": CONFIG_COLUMNS, "knobs": COLUMNS, "picks": COLUMNS}
 TITLES = {
     "configurations": "Every configuration stored (some chain right: a chain, branch or leaf of "
                       "the run held the right answer; pick missed it: problems where it did and "
                       "the run answered wrong)",
-    "cot_decoding_k": "cot-decoding's k, derived from the stored branches of its largest-k runs",
+    "knobs": "Each branching and search strategy's compute knob, derived from the runs of its "
+             "largest setting (their chains, branches or subtrees; the tokens they spent)",
     "picks": "Other picks over the same chains: self-consistency n={n} and program n={n}",
 }
 
@@ -114,7 +120,7 @@ def build_report(ledger: Ledger, experiments: Sequence[str], n: int) -> dict[str
         "experiments": list(experiments), "problems": len(cot), "cot": _mean(cot_right),
         "cot_tokens": round(cot_tokens),
         "configurations": _configurations(ledger, runs, cot_right, cot_tokens),
-        "cot_decoding_k": _cot_decoding_ladder(ledger, runs, cot_right, cot_tokens),
+        "knobs": _knob_ladders(ledger, runs, cot_right, cot_tokens),
         "picks": [_row(name, chains, per_problem, tokens, cot_right, cot_tokens)
                   for name, chains, per_problem, tokens in _rows(problems, n)] if problems else [],
     }
@@ -185,37 +191,87 @@ def _defaults(strategy: str) -> dict[str, Any]:
     return {p.name: p.default for p in found.params} if found is not None else {}
 
 
-# -- cot-decoding's k --------------------------------------------------------------------------
-def _cot_decoding_ladder(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
-                         cot_tokens: float) -> list[dict[str, Any]]:
-    """k = 1..K from the runs of the largest k: a k-branch run decodes the first k first
-    tokens by rank, each continued greedily (the same branches, up to batch numerics)."""
-    found = [r for r in runs if r.strategy == "cot-decoding"
-             and r.params.get("aggregate", "max") == "max"]
-    if not found:
-        return []
-    largest = max(r.params["k"] for r in found)
-    chosen = {r.problem_id: r for r in found if r.params["k"] == largest}
-    branches = {p: _branches(ledger.load_trace(r.id)) for p, r in chosen.items()}
-    problems = {p: ledger.load_trace(r.id).problem for p, r in chosen.items()}
+# -- knob ladders derived from the largest setting's runs ----------------------------------
+def _knob_ladders(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
+                  cot_tokens: float) -> list[dict[str, Any]]:
     rows = []
-    for k in range(1, largest + 1):
-        right: dict[str, float] = {}
-        tokens = 0.0
-        for p, ranked in branches.items():
-            first = ranked[:k]
-            tokens += sum(len(b.tokens) for b in first) + 1  # + the probe's one token
-            measured = [b for b in first if MARGIN in b.scores]
-            pick = max(measured, key=lambda b: b.scores[MARGIN]) if measured else None
-            right[p] = float(pick is not None and bool(grade_answer(problems[p], pick.answer)))
-        rows.append(_row(f"cot-decoding k={k}", f"{k} branches", right, tokens / len(branches),
-                         cot_right, cot_tokens))
+    for strategy, knob, ladder in LADDERS:
+        found = [r for r in runs if r.strategy == strategy]
+        if not found:
+            continue
+        largest = max(r.params[knob] for r in found)
+        chosen = {r.problem_id: ledger.load_trace(r.id) for r in found
+                  if r.params[knob] == largest}
+        for value in range(0 if knob == "max_forks" else 1, largest + 1):
+            right, tokens = {}, 0.0
+            for problem_id, trace in chosen.items():
+                right[problem_id], spent = ladder(trace, value)
+                tokens += spent
+            rows.append(_row(f"{strategy} {knob}={value}", f"of {knob}={largest}", right,
+                             tokens / len(chosen), cot_right, cot_tokens))
     return rows
 
 
-def _branches(trace: Trace) -> list[Node]:
+def _cot_decoding(trace: Trace, k: int) -> tuple[float, float]:
+    """A k-branch run decodes the first k first tokens by rank, each continued greedily (the
+    same branches, up to batch numerics); it keeps the highest margin, the likelier first
+    token on a tie (`aggregate=max`)."""
+    ranked = sorted((n for n in trace.nodes if n.kind == NodeKind.CHAIN),
+                    key=lambda b: int(b.meta.get(FIRST_RANK, 0)))[:k]
+    measured = [b for b in ranked if MARGIN in b.scores]
+    pick = max(measured, key=lambda b: b.scores[MARGIN]) if measured else None
+    right = float(pick is not None and bool(grade_answer(trace.problem, pick.answer)))
+    return right, sum(len(b.tokens) for b in ranked) + 1  # + the probe's one token
+
+
+def _adaptive_branch(trace: Trace, forks: int) -> tuple[float, float]:
+    """A run with `forks` forks forks at the `forks` positions of highest entropy among
+    those the larger run forked at (the same eligible positions, the same greedy chain);
+    its chains vote, ties as a coin toss."""
     chains = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
-    return sorted(chains, key=lambda b: int(b.meta.get(FIRST_RANK, 0)))
+    greedy = [c for c in chains if GREEDY in c.meta]
+    forked = [c for c in chains if FORK in c.meta]
+    entropy = {c.meta[FORK]["at"]: c.meta[FORK]["entropy"] for c in forked}
+    kept = set(sorted(entropy, key=lambda at: -entropy[at])[:forks])
+    voters = greedy + [c for c in forked if c.meta[FORK]["at"] in kept]
+    estimator = _estimator_chains(trace, voters, [votes_in_run(trace, c) for c in voters])
+    return (majority_correct(estimator, range(len(estimator))),
+            sum(len(c.tokens) for c in voters))
+
+
+def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
+    """Any `subtrees` of the larger run's independent subtrees stand for a smaller run (the
+    mean over them, as maj@k): their leaves vote, weighted as the run weighed them."""
+    leaves = sorted((n for n in trace.nodes if n.meta.get(DVTS_LEAF)),
+                    key=lambda n: int(n.meta.get(SUBTREE, 0)))
+    if not leaves:
+        return 0.0, 0.0
+    weighted = trace.params.get("vote") == "weighted"
+    estimator = _estimator_chains(trace, leaves, [leaf_votes(leaf) for leaf in leaves],
+                                  [leaf.scores.get(VOTE_WEIGHT, 0.0) if weighted else 1.0
+                                   for leaf in leaves])
+    total = sum(len(n.tokens) for n in trace.nodes)
+    k = min(subtrees, len(leaves))
+    return maj_at_k(estimator, k).value, total * subtrees / int(trace.params["subtrees"])
+
+
+LADDERS: tuple[tuple[str, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
+    ("cot-decoding", "k", _cot_decoding),
+    ("adaptive-branch", "max_forks", _adaptive_branch),
+    ("dvts", "subtrees", _dvts),
+)
+
+
+def _estimator_chains(trace: Trace, nodes: Sequence[Node], voting: Sequence[bool],
+                      weights: Sequence[float] | None = None) -> list[Chain]:
+    """The nodes as estimator chains, grouped by answer; a node that did not vote has none."""
+    groups = group_answers([n.answer if v else None for n, v in zip(nodes, voting, strict=True)],
+                           trace.problem.kind)
+    group_of = {member: g for g, group in enumerate(groups) for member in group.members}
+    right = [bool(grade_answer(trace.problem, group.answer)) for group in groups]
+    return [Chain(group=group_of.get(i), correct=i in group_of and right[group_of[i]],
+                  weight=weights[i] if weights is not None else 1.0)
+            for i in range(len(nodes))]
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -274,7 +330,7 @@ def _samples(trace: Trace) -> list[Sample]:
 
 # -- picks -----------------------------------------------------------------------------------
 def _rows(problems: Sequence[Problem], n: int) -> list[tuple[str, str, dict[str, float], float]]:
-    half = n // 2
+    half = n // 2  # hybrid's default split of n = 8: 4 + 4
     rows: list[tuple[str, str, dict[str, float], float]] = []
 
     def add(name: str, chains: str, value: Callable[[Problem], float],
@@ -292,8 +348,10 @@ def _rows(problems: Sequence[Problem], n: int) -> list[tuple[str, str, dict[str,
             lambda p, s=scorer: _best(p, p.prose, s), lambda p: p.prose_tokens)
     add("vote of programs (program)", f"{n} programs", lambda p: _vote(p, p.programs, None),
         lambda p: p.program_tokens)
-    add("prose and programs in one vote (hybrid)", f"{half} + {half}",
-        lambda p: _hybrid_subsets(p, half), lambda p: (p.prose_tokens + p.program_tokens) / 2)
+    for each in (1, 2, half):
+        add("prose and programs in one vote (hybrid)", f"{each} + {each}",
+            lambda p, e=each: _hybrid_subsets(p, e),
+            lambda p, e=each: (p.prose_tokens + p.program_tokens) * e / n)
     add("prose and programs in one vote (hybrid)", f"{n} + {n}",
         lambda p: _vote(p, p.prose + p.programs, None),
         lambda p: p.prose_tokens + p.program_tokens)
@@ -340,13 +398,13 @@ def _best(p: Problem, samples: Sequence[Sample], scorer: str) -> float:
     return best_correct(chains, range(len(chains)))
 
 
-def _hybrid_subsets(p: Problem, half: int) -> float:
-    """The mean over every `half` of the prose chains with every `half` of the programs."""
+def _hybrid_subsets(p: Problem, each: int) -> float:
+    """The mean over every `each` of the prose chains with every `each` of the programs."""
     chains = _chains(p, p.prose + p.programs, None)
     prose = range(len(p.prose))
     programs = range(len(p.prose), len(chains))
     picks = [majority_correct(chains, a + b)
-             for a, b in product(combinations(prose, half), combinations(programs, half))]
+             for a, b in product(combinations(prose, each), combinations(programs, each))]
     return sum(picks) / len(picks)
 
 

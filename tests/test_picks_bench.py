@@ -70,3 +70,31 @@ def test_other_picks_read_the_same_chains(report: dict):
     both = some_prose["tokens / problem"] + programs["tokens / problem"]
     assert abs(hybrid["tokens / problem"] - both) <= 1  # each rounded
     assert 0 <= _row(picks, "vote weighted by heuristic")["accuracy"] <= pooled["accuracy"]
+
+
+def test_each_knob_ladder_ends_at_the_stored_run_it_is_derived_from(smollm_engine):
+    """On the real engine: the largest setting's derived row is the stored runs' own
+    accuracy and generated tokens, and smaller settings cost fewer tokens."""
+    from lab.evaluation.sweep import StrategySpec, SweepSpec, build_cells, run_sweep
+    from lab.tasks.datasets import load_set
+
+    strategies = [StrategySpec("cot", {"max_tokens": 24}),
+                  StrategySpec("cot-decoding", {"k": 3, "max_tokens": 24}),
+                  StrategySpec("adaptive-branch", {"max_forks": 2, "threshold": 0.5,
+                                                   "max_tokens": 24}),
+                  StrategySpec("dvts", {"subtrees": 2, "depth": 2, "max_tokens": 12})]
+    problems = load_set("arith")[:2]
+    with Ledger() as ledger:
+        run_sweep(build_cells(SweepSpec(strategies), problems), smollm_engine, ledger, "knobs")
+        found = _picks().build_report(ledger, ["knobs"], 8)
+        stored = {r.strategy: r for r in summarize(ledger, "knobs")}
+    assert found["picks"] == []  # no self-consistency and program runs of n=8 here
+    for strategy, knob, largest in (("cot-decoding", "k", 3),
+                                    ("adaptive-branch", "max_forks", 2),
+                                    ("dvts", "subtrees", 2)):
+        ladder = [r for r in found["knobs"] if r["pick"].startswith(f"{strategy} {knob}=")]
+        assert ladder[-1]["pick"] == f"{strategy} {knob}={largest}"
+        assert ladder[-1]["accuracy"] == pytest.approx(stored[strategy].accuracy, abs=1e-3)
+        assert abs(ladder[-1]["tokens / problem"] - stored[strategy].tokens) <= 1
+        tokens = [r["tokens / problem"] for r in ladder]
+        assert tokens == sorted(tokens), strategy
