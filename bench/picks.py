@@ -195,7 +195,7 @@ def _defaults(strategy: str) -> dict[str, Any]:
 def _knob_ladders(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
                   cot_tokens: float) -> list[dict[str, Any]]:
     rows = []
-    for strategy, knob, ladder in LADDERS:
+    for strategy, knob, variant, ladder in LADDERS:
         found = [r for r in runs if r.strategy == strategy]
         if not found:
             continue
@@ -207,7 +207,7 @@ def _knob_ladders(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[st
             for problem_id, trace in chosen.items():
                 right[problem_id], spent = ladder(trace, value)
                 tokens += spent
-            rows.append(_row(f"{strategy} {knob}={value}", f"of {knob}={largest}", right,
+            rows.append(_row(f"{strategy} {knob}={value}{variant}", f"of {knob}={largest}", right,
                              tokens / len(chosen), cot_right, cot_tokens))
     return rows
 
@@ -216,12 +216,27 @@ def _cot_decoding(trace: Trace, k: int) -> tuple[float, float]:
     """A k-branch run decodes the first k first tokens by rank, each continued greedily (the
     same branches, up to batch numerics); it keeps the highest margin, the likelier first
     token on a tie (`aggregate=max`)."""
-    ranked = sorted((n for n in trace.nodes if n.kind == NodeKind.CHAIN),
-                    key=lambda b: int(b.meta.get(FIRST_RANK, 0)))[:k]
+    ranked = _ranked_branches(trace, k)
     measured = [b for b in ranked if MARGIN in b.scores]
     pick = max(measured, key=lambda b: b.scores[MARGIN]) if measured else None
     right = float(pick is not None and bool(grade_answer(trace.problem, pick.answer)))
     return right, sum(len(b.tokens) for b in ranked) + 1  # + the probe's one token
+
+
+def _cot_decoding_sum(trace: Trace, k: int) -> tuple[float, float]:
+    """The same branches at `aggregate=sum`: the answer whose branches' margins add up
+    highest (ties as a coin toss, where the run prefers the likelier first token)."""
+    ranked = _ranked_branches(trace, k)
+    measured = [b for b in ranked if MARGIN in b.scores]
+    chains = _estimator_chains(trace, measured, [True] * len(measured),
+                               [b.scores[MARGIN] for b in measured])
+    return (majority_correct(chains, range(len(chains))),
+            sum(len(b.tokens) for b in ranked) + 1)
+
+
+def _ranked_branches(trace: Trace, k: int) -> list[Node]:
+    branches = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    return sorted(branches, key=lambda b: int(b.meta.get(FIRST_RANK, 0)))[:k]
 
 
 def _adaptive_branch(trace: Trace, forks: int) -> tuple[float, float]:
@@ -255,10 +270,12 @@ def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
     return maj_at_k(estimator, k).value, total * subtrees / int(trace.params["subtrees"])
 
 
-LADDERS: tuple[tuple[str, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
-    ("cot-decoding", "k", _cot_decoding),
-    ("adaptive-branch", "max_forks", _adaptive_branch),
-    ("dvts", "subtrees", _dvts),
+# (strategy, knob, what the rows' name adds, the pick at a smaller knob: (right, tokens))
+LADDERS: tuple[tuple[str, str, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
+    ("cot-decoding", "k", "", _cot_decoding),
+    ("cot-decoding", "k", " (aggregate=sum)", _cot_decoding_sum),
+    ("adaptive-branch", "max_forks", "", _adaptive_branch),
+    ("dvts", "subtrees", "", _dvts),
 )
 
 
