@@ -58,12 +58,14 @@ SCORERS = ("mean-logprob", "lowest-window", "self-certainty", "heuristic")
 COLUMNS = ("pick", "chains", "problems", "accuracy", "tokens / problem", "x cot tokens",
            "minus cot [95% CI]", "only it", "only cot")
 CONFIG_COLUMNS = ("pick", "problems", "accuracy", "tokens / problem", "x cot tokens",
-                  "minus cot [95% CI]", "some chain right", "pick missed it")
+                  "minus cot [95% CI]", "some chain right", "pick missed it",
+                  "plain vote of them")
 TABLES = {"configurations": CONFIG_COLUMNS, "knobs": COLUMNS, "picks": COLUMNS}
 TITLES = {
     "configurations": "Every configuration stored (some chain right: a chain, branch or leaf of "
                       "the run held the right answer; pick missed it: problems where it did and "
-                      "the run answered wrong)",
+                      "the run answered wrong; plain vote of them: one vote each over its "
+                      "final chains, ties a coin toss)",
     "knobs": "Each branching and search strategy's compute knob, derived from the runs of its "
              "largest setting (their chains, branches or subtrees; the tokens they spent)",
     "picks": "Other picks over the same chains: self-consistency n={n} and program n={n}",
@@ -162,20 +164,34 @@ def _configurations(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[
         correct = {p: float(bool(r.correct)) for p, r in found.items()}
         tokens = sum(r.generated_tokens for r in found.values()) / len(found)
         row = _row(config, "", correct, tokens, cot_right, cot_tokens)
-        held = {p: _held(ledger.load_trace(r.id)) for p, r in found.items()}
+        traces = {p: ledger.load_trace(r.id) for p, r in found.items()}
+        held = {p: _held(trace) for p, trace in traces.items()}
         row["some chain right"] = round(_mean(held), 3)
         row["pick missed it"] = sum(bool(held[p]) and not correct[p] for p in found)
+        row["plain vote of them"] = round(_mean({p: _plain_vote(t) for p, t in traces.items()}), 3)
         rows.append(row)
     return rows
 
 
+def _candidates(trace: Trace) -> list[Node]:
+    """What the run could pick from: its chains, branches and revisions that voted (or could
+    be ranked) and its answered steps."""
+    return [n for n in trace.nodes if n.kind in CANDIDATE_KINDS and n.answer is not None
+            and not n.meta.get("no_vote")
+            and (n.kind != NodeKind.CHAIN or votes_in_run(trace, n))]
+
+
 def _held(trace: Trace) -> float:
-    """1.0 when some candidate of the run (a chain, branch, revision or answered step that
-    could be picked) holds the right answer."""
-    candidates = [n for n in trace.nodes if n.kind in CANDIDATE_KINDS and n.answer is not None
-                  and not n.meta.get("no_vote")
-                  and (n.kind != NodeKind.CHAIN or votes_in_run(trace, n))]
-    return float(any(grade_answer(trace.problem, n.answer) for n in candidates))
+    """1.0 when some candidate of the run holds the right answer."""
+    return float(any(grade_answer(trace.problem, n.answer) for n in _candidates(trace)))
+
+
+def _plain_vote(trace: Trace) -> float:
+    """How often one vote each over the run's final candidates (its chains, branches,
+    revisions, a search's leaves; not a search's pruned steps) is right, ties a coin toss."""
+    final = [n for n in _candidates(trace) if n.kind != NodeKind.STEP or n.meta.get(DVTS_LEAF)]
+    chains = _estimator_chains(trace, final, [True] * len(final))
+    return majority_correct(chains, range(len(chains)))
 
 
 def _config(run: RunSummary) -> str:
