@@ -83,8 +83,6 @@ class Sample:
 @dataclass
 class Problem:
     id: str
-    cot_correct: float
-    cot_tokens: int
     prose: list[Sample]
     programs: list[Sample]
     prose_tokens: int
@@ -337,8 +335,7 @@ def _load(ledger: Ledger, runs: Sequence[RunSummary], cot: dict[str, RunSummary]
         prose_trace = ledger.load_trace(prose[problem_id].id)
         program_trace = ledger.load_trace(programs[problem_id].id)
         problems.append(Problem(
-            id=problem_id, cot_correct=float(bool(cot[problem_id].correct)),
-            cot_tokens=cot[problem_id].generated_tokens,
+            id=problem_id,
             prose=_samples(prose_trace), programs=_samples(program_trace),
             prose_tokens=prose[problem_id].generated_tokens,
             program_tokens=programs[problem_id].generated_tokens, trace=prose_trace))
