@@ -26,6 +26,7 @@ Chains cut at their token cap and programs that failed do not vote, as in their 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -51,6 +52,8 @@ from lab.strategies.self_consistency import VOTE_WEIGHT
 from lab.tasks.answers import group_answers
 from lab.tasks.grading import grade_answer
 from lab.trace import Node, NodeKind, Trace
+
+LoadTrace = Callable[[int], Trace]  # a run id -> its stored trace
 
 DEFAULT_EXPERIMENT = "ladder-gsm8k50"  # the gallery's GSM8K ladder
 CANDIDATE_KINDS = (NodeKind.CHAIN, NodeKind.REVISION, NodeKind.STEP)
@@ -110,17 +113,18 @@ def main() -> None:
 def build_report(ledger: Ledger, experiments: Sequence[str], n: int) -> dict[str, Any]:
     """Every table, as rows of JSON-ready dicts, with greedy cot's accuracy and tokens."""
     runs = _runs(ledger, experiments)
+    load = functools.cache(ledger.load_trace)  # the tables read many runs more than once
     cot = _by_problem(runs, _is_greedy_cot)
     if not cot:
         raise SystemExit(f"{', '.join(experiments)}: no greedy cot run to compare with")
     cot_tokens = sum(r.generated_tokens for r in cot.values()) / len(cot)
     cot_right = {p: float(bool(r.correct)) for p, r in cot.items()}
-    problems = _load(ledger, runs, cot, n)
+    problems = _load(load, runs, cot, n)
     return {
         "experiments": list(experiments), "problems": len(cot), "cot": _mean(cot_right),
         "cot_tokens": round(cot_tokens),
-        "configurations": _configurations(ledger, runs, cot_right, cot_tokens),
-        "knobs": _knob_ladders(ledger, runs, cot_right, cot_tokens),
+        "configurations": _configurations(load, runs, cot_right, cot_tokens),
+        "knobs": _knob_ladders(load, runs, cot_right, cot_tokens),
         "picks": [_row(name, chains, per_problem, tokens, cot_right, cot_tokens)
                   for name, chains, per_problem, tokens in _rows(problems, n)] if problems else [],
     }
@@ -152,7 +156,7 @@ def _row(name: str, chains: str, per_problem: dict[str, float], tokens: float,
 
 
 # -- every stored configuration ----------------------------------------------------------------
-def _configurations(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
+def _configurations(load: LoadTrace, runs: Sequence[RunSummary], cot_right: dict[str, float],
                     cot_tokens: float) -> list[dict[str, Any]]:
     by_config: dict[str, dict[str, RunSummary]] = {}
     for run in runs:
@@ -162,7 +166,7 @@ def _configurations(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[
         correct = {p: float(bool(r.correct)) for p, r in found.items()}
         tokens = sum(r.generated_tokens for r in found.values()) / len(found)
         row = _row(config, "", correct, tokens, cot_right, cot_tokens)
-        traces = {p: ledger.load_trace(r.id) for p, r in found.items()}
+        traces = {p: load(r.id) for p, r in found.items()}
         held = {p: _held(trace) for p, trace in traces.items()}
         row["some chain right"] = round(_mean(held), 3)
         row["pick missed it"] = sum(bool(held[p]) and not correct[p] for p in found)
@@ -174,9 +178,15 @@ def _configurations(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[
 def _candidates(trace: Trace) -> list[Node]:
     """What the run could pick from: its chains, branches and revisions that voted (or could
     be ranked) and its answered steps."""
-    return [n for n in trace.nodes if n.kind in CANDIDATE_KINDS and n.answer is not None
-            and not n.meta.get("no_vote")
-            and (n.kind != NodeKind.CHAIN or votes_in_run(trace, n))]
+    return [n for n in trace.nodes if n.kind in CANDIDATE_KINDS
+            and (_voted(trace, n) if n.kind == NodeKind.CHAIN else n.answer is not None)]
+
+
+def _voted(trace: Trace, chain: Node) -> bool:
+    """The chain has an answer and voted in its run: not cut (unless the run let cut chains
+    vote), not stopped early, not a program that failed."""
+    return (chain.answer is not None and votes_in_run(trace, chain)
+            and not chain.meta.get("no_vote"))
 
 
 def _held(trace: Trace) -> float:
@@ -206,17 +216,16 @@ def _defaults(strategy: str) -> dict[str, Any]:
 
 
 # -- knob ladders derived from the largest setting's runs ----------------------------------
-def _knob_ladders(ledger: Ledger, runs: Sequence[RunSummary], cot_right: dict[str, float],
+def _knob_ladders(load: LoadTrace, runs: Sequence[RunSummary], cot_right: dict[str, float],
                   cot_tokens: float) -> list[dict[str, Any]]:
     rows = []
-    for strategy, knob, variant, ladder in LADDERS:
+    for strategy, knob, smallest, variant, ladder in LADDERS:
         found = [r for r in runs if r.strategy == strategy]
         if not found:
             continue
         largest = max(r.params[knob] for r in found)
-        chosen = {r.problem_id: ledger.load_trace(r.id) for r in found
-                  if r.params[knob] == largest}
-        for value in range(0 if knob == "max_forks" else 1, largest + 1):
+        chosen = {r.problem_id: load(r.id) for r in found if r.params[knob] == largest}
+        for value in range(smallest, largest + 1):
             right, tokens = {}, 0.0
             for problem_id, trace in chosen.items():
                 right[problem_id], spent = ladder(trace, value)
@@ -284,24 +293,27 @@ def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
     return maj_at_k(estimator, k).value, total * subtrees / int(trace.params["subtrees"])
 
 
-# (strategy, knob, what the rows' name adds, the pick at a smaller knob: (right, tokens))
-LADDERS: tuple[tuple[str, str, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
-    ("cot-decoding", "k", "", _cot_decoding),
-    ("cot-decoding", "k", " (aggregate=sum)", _cot_decoding_sum),
-    ("adaptive-branch", "max_forks", "", _adaptive_branch),
-    ("dvts", "subtrees", "", _dvts),
+# (strategy, knob, its smallest value, what the rows' name adds, the pick at a smaller knob:
+# (right, tokens))
+LADDERS: tuple[tuple[str, str, int, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
+    ("cot-decoding", "k", 1, "", _cot_decoding),
+    ("cot-decoding", "k", 1, " (aggregate=sum)", _cot_decoding_sum),
+    ("adaptive-branch", "max_forks", 0, "", _adaptive_branch),  # 0: the greedy chain alone
+    ("dvts", "subtrees", 1, "", _dvts),
 )
 
 
 def _estimator_chains(trace: Trace, nodes: Sequence[Node], voting: Sequence[bool],
-                      weights: Sequence[float] | None = None) -> list[Chain]:
+                      weights: Sequence[float] | None = None,
+                      scores: Sequence[float | None] | None = None) -> list[Chain]:
     """The nodes as estimator chains, grouped by answer; a node that did not vote has none."""
     groups = group_answers([n.answer if v else None for n, v in zip(nodes, voting, strict=True)],
                            trace.problem.kind)
     group_of = {member: g for g, group in enumerate(groups) for member in group.members}
     right = [bool(grade_answer(trace.problem, group.answer)) for group in groups]
     return [Chain(group=group_of.get(i), correct=i in group_of and right[group_of[i]],
-                  weight=weights[i] if weights is not None else 1.0)
+                  weight=weights[i] if weights is not None else 1.0,
+                  score=scores[i] if scores is not None else None)
             for i in range(len(nodes))]
 
 
@@ -324,7 +336,7 @@ def _is_greedy_cot(run: RunSummary) -> bool:
     return run.strategy == "cot" and run.params.get("temperature") == 0
 
 
-def _load(ledger: Ledger, runs: Sequence[RunSummary], cot: dict[str, RunSummary], n: int
+def _load(load: LoadTrace, runs: Sequence[RunSummary], cot: dict[str, RunSummary], n: int
           ) -> list[Problem]:
     prose = _by_problem(runs, lambda r: r.strategy == "self-consistency"
                         and r.params.get("n") == n and not r.params.get("early_stop", True)
@@ -332,8 +344,8 @@ def _load(ledger: Ledger, runs: Sequence[RunSummary], cot: dict[str, RunSummary]
     programs = _by_problem(runs, lambda r: r.strategy == "program" and r.params.get("n") == n)
     problems = []
     for problem_id in sorted(set(cot) & set(prose) & set(programs), key=_natural):
-        prose_trace = ledger.load_trace(prose[problem_id].id)
-        program_trace = ledger.load_trace(programs[problem_id].id)
+        prose_trace = load(prose[problem_id].id)
+        program_trace = load(programs[problem_id].id)
         problems.append(Problem(
             id=problem_id,
             prose=_samples(prose_trace), programs=_samples(program_trace),
@@ -354,8 +366,7 @@ def _natural(problem_id: str) -> tuple[int, str]:
 
 def _samples(trace: Trace) -> list[Sample]:
     nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
-    return [Sample(n, votes_in_run(trace, n) and n.answer is not None
-                   and not n.meta.get("no_vote")) for n in nodes]
+    return [Sample(n, _voted(trace, n)) for n in nodes]
 
 
 # -- picks -----------------------------------------------------------------------------------
@@ -396,20 +407,17 @@ def _rows(problems: Sequence[Problem], n: int) -> list[tuple[str, str, dict[str,
 
 
 def _chains(p: Problem, samples: Sequence[Sample], scorer: str | None) -> list[Chain]:
-    """The samples as estimator chains: one answer grouping over all of them."""
-    answers = [s.node.answer if s.votes else None for s in samples]
-    groups = group_answers(answers, p.trace.problem.kind)
-    group_of = {member: g for g, group in enumerate(groups) for member in group.members}
-    right = [bool(grade_answer(p.trace.problem, group.answer)) for group in groups]
+    """The samples as estimator chains, one answer grouping over all of them; with a
+    `scorer`, each voting sample's score, and its vote weighted by it."""
+    nodes = [s.node for s in samples]
+    voting = [s.votes for s in samples]
+    if scorer is None:
+        return _estimator_chains(p.trace, nodes, voting)
     scoring = Scoring(p.trace.problem)
-    chains = []
-    for i, sample in enumerate(samples):
-        group = group_of.get(i)
-        score = _score(scoring, scorer, sample.node) if scorer and group is not None else None
-        weight = get_scorer(scorer).probability(score) if scorer and score is not None else 1.0
-        chains.append(Chain(group=group, correct=group is not None and right[group],
-                            weight=weight, score=score))
-    return chains
+    scores = [_score(scoring, scorer, s.node) if s.votes else None for s in samples]
+    to_weight = get_scorer(scorer).probability
+    weights = [to_weight(score) if score is not None else 1.0 for score in scores]
+    return _estimator_chains(p.trace, nodes, voting, weights, scores)
 
 
 def _score(scoring: Scoring, scorer: str, node: Node) -> float:
