@@ -136,6 +136,14 @@ def cannot_start(engine: Engine, request: RunRequest, has_judge: bool = False) -
     per_sequence = strategy.sequence_tokens(params)
     if request.budget is not None:
         per_sequence = min(per_sequence, request.budget)
+    if engine.context_per_sequence:
+        need = prompt + per_sequence
+        if need <= engine.n_ctx:
+            return None
+        return (f"Too large for the server's context: a chain of this run needs up to "
+                f"{need:,} tokens ({prompt:,} prompt + {per_sequence:,} generated), but each "
+                f"of its slots holds {engine.n_ctx:,}. Lower the tokens per chain, or give "
+                "the server more context per slot (llama-server: -c divided by -np).")
     at_once = min(strategy.parallel_sequences(params) * per_sequence, request.budget or 10**9)
     need = prompt + max(per_sequence, at_once)
     if need <= engine.n_ctx:

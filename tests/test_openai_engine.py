@@ -12,8 +12,12 @@ import pytest
 
 from lab.engine.base import EngineError, SamplingParams
 from lab.engine.openai import OpenAICompatibleEngine
+from lab.engine.scripted import ScriptedEngine
+from lab.execution import RunRequest, cannot_start
+from lab.tasks.problem import Problem
 
 PROMPT = [{"role": "user", "content": "Name a colour."}]
+PROBLEM = Problem(id="p1", question="What is 9 + 9?", gold="18", source="test")
 
 
 def _free_port() -> int:
@@ -73,3 +77,15 @@ def test_unreachable_server_is_a_clear_error():
     engine = OpenAICompatibleEngine(f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(EngineError, match="cannot reach the model server"):
         engine.generate(PROMPT, params=SamplingParams(max_tokens=4))
+
+
+def test_a_servers_slots_are_counted_one_chain_each():
+    """A server gives each chain its own slot of n_ctx: 4 chains of 512 tokens fit slots of
+    1,024, where the local engine's shared context of 1,024 would not hold them at once."""
+    server = OpenAICompatibleEngine(f"http://127.0.0.1:{_free_port()}", n_ctx=1024)
+    local = ScriptedEngine(["The answer is 18."], n_ctx=1024)
+    four_chains = RunRequest("self-consistency", PROBLEM, {"n": 4, "max_tokens": 512})
+    assert cannot_start(server, four_chains) is None
+    assert "context holds 1,024" in (cannot_start(local, four_chains) or "")
+    one_long_chain = RunRequest("cot", PROBLEM, {"max_tokens": 1024})
+    assert "each of its slots holds 1,024" in (cannot_start(server, one_long_chain) or "")

@@ -17,8 +17,10 @@ from test_app_support import slow_scripted_engine
 from test_engine_url import ModelServer, free_port
 
 from lab import config
-from lab.execution import RunRequest
+from lab.engine.openai import OpenAICompatibleEngine
+from lab.execution import RunRequest, cannot_start
 from lab.store.ledger import Ledger
+from lab.strategies.registry import run_strategy
 from lab.tasks.datasets import load_set
 from lab.tasks.problem import Problem
 from lab.worker.client import WorkerBatch, WorkerClient
@@ -180,6 +182,26 @@ def test_two_jobs_overlap_on_llama_cpps_own_server(smollm_path: Path,
     server = ModelServer(smollm_path, llama_server=binary, slots=2)
     try:
         overlap_on(server.url, monkeypatch)
+    finally:
+        server.stop()
+
+
+def test_chains_that_fit_a_slot_run_on_llama_cpps_own_server(smollm_path: Path):
+    """Each chain is its own request in its own slot of 2,048 tokens: 4 chains of 600 tokens
+    start and finish, where one shared context of 2,048 would not hold them at once."""
+    binary = os.environ.get("LAB_TEST_LLAMA_SERVER")
+    if not binary:
+        pytest.skip("LAB_TEST_LLAMA_SERVER (a llama-server binary) is not set")
+    server = ModelServer(smollm_path, llama_server=binary, slots=2)
+    try:
+        engine = OpenAICompatibleEngine(server.url).connect()
+        assert engine.n_ctx == 2048  # llama-server's context per slot
+        problem = load_set("arith", limit=1)[0]
+        params = {"n": 4, "max_tokens": 600, "early_stop": False}
+        assert cannot_start(engine, RunRequest("self-consistency", problem, params)) is None
+        trace = run_strategy("self-consistency", problem, engine, params)
+        assert trace.status == "complete"
+        assert len([n for n in trace.nodes if n.kind == "chain"]) == 4
     finally:
         server.stop()
 

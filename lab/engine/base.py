@@ -198,6 +198,10 @@ class Engine(ABC):
     # Per-token statistics this engine cannot report ("entropy", "self_certainty",
     # "token_ids"): a run whose scorer reads one is refused before it starts.
     lacks: frozenset[str] = frozenset()
+    # Whether the sequences of one request share `n_ctx` (llama.cpp's unified KV cache: a
+    # batch of N chains needs room for all of them) or each has n_ctx of its own (a server's
+    # slots: every chain is its own request).
+    context_per_sequence: bool = False
 
     def __init__(self) -> None:
         self._lock: EngineLock = threading.Lock()

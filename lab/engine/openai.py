@@ -63,6 +63,7 @@ class _HTTPRefused(EngineError):
 
 class OpenAICompatibleEngine(Engine):
     lacks = frozenset({"entropy", "self_certainty", "token_ids"})
+    context_per_sequence = True  # each chain is its own request, in its own slot
 
     def __init__(self, base_url: str, model: str = "", api_key: str | None = None,
                  timeout_s: float = 600.0, n_ctx: int | None = None):
