@@ -3,7 +3,8 @@
 First, every configuration stored in the experiments: its accuracy, its generated tokens
 against greedy `cot`'s, the paired difference from `cot`, and how often some chain (branch,
 leaf) of a run held the right answer that its pick missed. Then the compute knob of
-`cot-decoding` (k), `adaptive-branch` (max_forks) and `dvts` (subtrees), derived from the runs
+`cot-decoding` (k), `adaptive-branch` (max_forks), `dvts` (subtrees) and `hybrid` (n_prose
+with n_programs as many), derived from the runs
 of the largest setting (what a smaller run would have decoded is part of it; each function
 below says how). Then the other picks over one vote's chains:
 
@@ -47,6 +48,8 @@ from lab.strategies.adaptive_branch import FORK, GREEDY
 from lab.strategies.cot_decoding import FIRST_RANK, MARGIN
 from lab.strategies.dvts import LEAF as DVTS_LEAF
 from lab.strategies.dvts import SUBTREE, leaf_votes
+from lab.strategies.hybrid import CODE_SAMPLE, PROSE
+from lab.strategies.hybrid import SOURCE as HYBRID_SOURCE
 from lab.strategies.registry import find_strategy
 from lab.strategies.self_consistency import VOTE_WEIGHT
 from lab.tasks.answers import group_answers
@@ -293,6 +296,24 @@ def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
     return maj_at_k(estimator, k).value, total * subtrees / int(trace.params["subtrees"])
 
 
+def _hybrid(trace: Trace, each: int) -> tuple[float, float]:
+    """Any `each` of the run's prose chains with any `each` of its programs stand for a run of
+    `each` + `each` (the mean over them, as maj@k): the chains are drawn independently, so a
+    smaller run's are a subset of the larger run's; one vote each, ties a coin toss."""
+    chains = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    prose = [c for c in chains if c.meta.get(HYBRID_SOURCE) == PROSE]
+    programs = [c for c in chains if c.meta.get(HYBRID_SOURCE) == CODE_SAMPLE]
+    nodes = prose + programs
+    estimator = _estimator_chains(trace, nodes, [_voted(trace, c) for c in nodes])
+    prose_ids, program_ids = range(len(prose)), range(len(prose), len(nodes))
+    picks = [majority_correct(estimator, a + b)
+             for a, b in product(combinations(prose_ids, min(each, len(prose))),
+                                 combinations(program_ids, min(each, len(programs))))]
+    tokens = (sum(len(c.tokens) for c in prose) * each / max(len(prose), 1)
+              + sum(len(c.tokens) for c in programs) * each / max(len(programs), 1))
+    return sum(picks) / len(picks), tokens
+
+
 # (strategy, knob, its smallest value, what the rows' name adds, the pick at a smaller knob:
 # (right, tokens))
 LADDERS: tuple[tuple[str, str, int, str, Callable[[Trace, int], tuple[float, float]]], ...] = (
@@ -300,6 +321,7 @@ LADDERS: tuple[tuple[str, str, int, str, Callable[[Trace, int], tuple[float, flo
     ("cot-decoding", "k", 1, " (aggregate=sum)", _cot_decoding_sum),
     ("adaptive-branch", "max_forks", 0, "", _adaptive_branch),  # 0: the greedy chain alone
     ("dvts", "subtrees", 1, "", _dvts),
+    ("hybrid", "n_prose", 1, " (n_programs as many)", _hybrid),
 )
 
 

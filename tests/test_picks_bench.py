@@ -82,19 +82,22 @@ def test_each_knob_ladder_ends_at_the_stored_run_it_is_derived_from(smollm_engin
                   StrategySpec("cot-decoding", {"k": 3, "max_tokens": 24}),
                   StrategySpec("adaptive-branch", {"max_forks": 2, "threshold": 0.5,
                                                    "max_tokens": 24}),
-                  StrategySpec("dvts", {"subtrees": 2, "depth": 2, "max_tokens": 12})]
+                  StrategySpec("dvts", {"subtrees": 2, "depth": 2, "max_tokens": 12}),
+                  StrategySpec("hybrid", {"n_prose": 2, "n_programs": 2, "max_tokens": 24,
+                                          "program_tokens": 24})]
     problems = load_set("arith")[:2]
     with Ledger() as ledger:
         run_sweep(build_cells(SweepSpec(strategies), problems), smollm_engine, ledger, "knobs")
         found = _picks().build_report(ledger, ["knobs"], 8)
         stored = {r.strategy: r for r in summarize(ledger, "knobs")}
     assert found["picks"] == []  # no self-consistency and program runs of n=8 here
-    for strategy, knob, largest in (("cot-decoding", "k", 3),
-                                    ("adaptive-branch", "max_forks", 2),
-                                    ("dvts", "subtrees", 2)):
+    for strategy, knob, largest, named in (("cot-decoding", "k", 3, ""),
+                                           ("adaptive-branch", "max_forks", 2, ""),
+                                           ("dvts", "subtrees", 2, ""),
+                                           ("hybrid", "n_prose", 2, " (n_programs as many)")):
         ladder = [r for r in found["knobs"] if r["pick"].startswith(f"{strategy} {knob}=")
                   and "aggregate=sum" not in r["pick"]]
-        assert ladder[-1]["pick"] == f"{strategy} {knob}={largest}"
+        assert ladder[-1]["pick"] == f"{strategy} {knob}={largest}{named}"
         assert ladder[-1]["accuracy"] == pytest.approx(stored[strategy].accuracy, abs=1e-3)
         assert abs(ladder[-1]["tokens / problem"] - stored[strategy].tokens) <= 1
         tokens = [r["tokens / problem"] for r in ladder]
