@@ -11,7 +11,8 @@ below says how). Then the other picks over one vote's chains:
 A vote of 8 finds the right answer on far fewer problems than hold it among their chains
 (pass@8). This reads an experiment's stored runs, no model: the step-by-step chains of its
 self-consistency run and the programs of its `program` run on each problem, and asks what
-other picks would have answered from exactly those chains: a vote weighted by a scorer
+other picks would have answered from exactly those chains: a vote of fewer of them (maj@k,
+self-consistency at the tokens the other strategies spent), a vote weighted by a scorer
 (self-consistency `weight=`), the best chain by a scorer (best-of-n), the programs' vote,
 and prose and programs in one vote (what `hybrid` does), each against greedy `cot` on the
 same problems (paired difference, 95% interval).
@@ -401,6 +402,10 @@ def _rows(problems: Sequence[Problem], n: int) -> list[tuple[str, str, dict[str,
         rows.append((name, chains, {p.id: value(p) for p in problems},
                      sum(tokens(p) for p in problems) / len(problems)))
 
+    for k in range(1, n):  # at the tokens of the other strategies: maj@k of the same chains
+        add("vote of fewer chains (self-consistency, maj@k)", f"{k} prose",
+            lambda p, k=k: maj_at_k(_chains(p, p.prose, None), k).value,
+            lambda p, k=k: p.prose_tokens * k / n)
     add("vote (as run: self-consistency)", f"{n} prose", lambda p: _vote(p, p.prose, None),
         lambda p: p.prose_tokens)
     for scorer in SCORERS:

@@ -70,6 +70,10 @@ def test_other_picks_read_the_same_chains(report: dict):
     both = some_prose["tokens / problem"] + programs["tokens / problem"]
     assert abs(hybrid["tokens / problem"] - both) <= 1  # each rounded
     assert 0 <= _row(picks, "vote weighted by heuristic")["accuracy"] <= pooled["accuracy"]
+    for maj in (r for r in report["summary"] if r.strategy == "self-consistency"
+                and r.metric == "maj@k" and r.k < 8):  # lab eval's own maj@k of these chains
+        fewer = _row(picks, "vote of fewer chains (self-consistency, maj@k)", f"{maj.k} prose")
+        assert fewer["accuracy"] == pytest.approx(maj.accuracy, abs=1e-3)
 
 
 def test_each_knob_ladder_ends_at_the_stored_run_it_is_derived_from(smollm_engine):
