@@ -39,7 +39,7 @@ from typing import Any
 from lab.evaluation.estimators import Chain, best_correct, maj_at_k, majority_correct
 from lab.evaluation.paired import paired_difference
 from lab.evaluation.report import text_table
-from lab.evaluation.resample import votes_in_run
+from lab.evaluation.resample import estimator_chains, votes_in_run
 from lab.scorers import get_scorer
 from lab.scorers.base import Candidate
 from lab.scorers.scoring import Scoring
@@ -53,7 +53,6 @@ from lab.strategies.hybrid import CODE_SAMPLE, PROSE
 from lab.strategies.hybrid import SOURCE as HYBRID_SOURCE
 from lab.strategies.registry import find_strategy
 from lab.strategies.self_consistency import VOTE_WEIGHT
-from lab.tasks.answers import group_answers
 from lab.tasks.grading import grade_answer
 from lab.trace import Node, NodeKind, Trace
 
@@ -202,7 +201,7 @@ def _plain_vote(trace: Trace) -> float:
     """How often one vote each over the run's final candidates (its chains, branches,
     revisions, a search's leaves; not a search's pruned steps) is right, ties a coin toss."""
     final = [n for n in _candidates(trace) if n.kind != NodeKind.STEP or n.meta.get(DVTS_LEAF)]
-    chains = _estimator_chains(trace, final, [True] * len(final))
+    chains = estimator_chains(trace, final, [True] * len(final))
     return majority_correct(chains, range(len(chains)))
 
 
@@ -255,7 +254,7 @@ def _cot_decoding_sum(trace: Trace, k: int) -> tuple[float, float]:
     highest (ties as a coin toss, where the run prefers the likelier first token)."""
     ranked = _ranked_branches(trace, k)
     measured = [b for b in ranked if MARGIN in b.scores]
-    chains = _estimator_chains(trace, measured, [True] * len(measured),
+    chains = estimator_chains(trace, measured, [True] * len(measured),
                                [b.scores[MARGIN] for b in measured])
     return (majority_correct(chains, range(len(chains))),
             sum(len(b.tokens) for b in ranked) + 1)
@@ -276,7 +275,7 @@ def _adaptive_branch(trace: Trace, forks: int) -> tuple[float, float]:
     entropy = {c.meta[FORK]["at"]: c.meta[FORK]["entropy"] for c in forked}
     kept = set(sorted(entropy, key=lambda at: -entropy[at])[:forks])
     voters = greedy + [c for c in forked if c.meta[FORK]["at"] in kept]
-    estimator = _estimator_chains(trace, voters, [votes_in_run(trace, c) for c in voters])
+    estimator = estimator_chains(trace, voters, [votes_in_run(trace, c) for c in voters])
     return (majority_correct(estimator, range(len(estimator))),
             sum(len(c.tokens) for c in voters))
 
@@ -289,7 +288,7 @@ def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
     if not leaves:
         return 0.0, 0.0
     weighted = trace.params.get("vote") == "weighted"
-    estimator = _estimator_chains(trace, leaves, [leaf_votes(leaf) for leaf in leaves],
+    estimator = estimator_chains(trace, leaves, [leaf_votes(leaf) for leaf in leaves],
                                   [leaf.scores.get(VOTE_WEIGHT, 0.0) if weighted else 1.0
                                    for leaf in leaves])
     total = sum(len(n.tokens) for n in trace.nodes)
@@ -305,7 +304,7 @@ def _hybrid(trace: Trace, each: int) -> tuple[float, float]:
     prose = [c for c in chains if c.meta.get(HYBRID_SOURCE) == PROSE]
     programs = [c for c in chains if c.meta.get(HYBRID_SOURCE) == CODE_SAMPLE]
     nodes = prose + programs
-    estimator = _estimator_chains(trace, nodes, [_voted(trace, c) for c in nodes])
+    estimator = estimator_chains(trace, nodes, [_voted(trace, c) for c in nodes])
     prose_ids, program_ids = range(len(prose)), range(len(prose), len(nodes))
     picks = [majority_correct(estimator, a + b)
              for a, b in product(combinations(prose_ids, min(each, len(prose))),
@@ -324,20 +323,6 @@ LADDERS: tuple[tuple[str, str, int, str, Callable[[Trace, int], tuple[float, flo
     ("dvts", "subtrees", 1, "", _dvts),
     ("hybrid", "n_prose", 1, " (n_programs as many)", _hybrid),
 )
-
-
-def _estimator_chains(trace: Trace, nodes: Sequence[Node], voting: Sequence[bool],
-                      weights: Sequence[float] | None = None,
-                      scores: Sequence[float | None] | None = None) -> list[Chain]:
-    """The nodes as estimator chains, grouped by answer; a node that did not vote has none."""
-    groups = group_answers([n.answer if v else None for n, v in zip(nodes, voting, strict=True)],
-                           trace.problem.kind)
-    group_of = {member: g for g, group in enumerate(groups) for member in group.members}
-    right = [bool(grade_answer(trace.problem, group.answer)) for group in groups]
-    return [Chain(group=group_of.get(i), correct=i in group_of and right[group_of[i]],
-                  weight=weights[i] if weights is not None else 1.0,
-                  score=scores[i] if scores is not None else None)
-            for i in range(len(nodes))]
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -439,12 +424,12 @@ def _chains(p: Problem, samples: Sequence[Sample], scorer: str | None) -> list[C
     nodes = [s.node for s in samples]
     voting = [s.votes for s in samples]
     if scorer is None:
-        return _estimator_chains(p.trace, nodes, voting)
+        return estimator_chains(p.trace, nodes, voting)
     scoring = Scoring(p.trace.problem)
     scores = [_score(scoring, scorer, s.node) if s.votes else None for s in samples]
     to_weight = get_scorer(scorer).probability
     weights = [to_weight(score) if score is not None else 1.0 for score in scores]
-    return _estimator_chains(p.trace, nodes, voting, weights, scores)
+    return estimator_chains(p.trace, nodes, voting, weights, scores)
 
 
 def _score(scoring: Scoring, scorer: str, node: Node) -> float:

@@ -14,6 +14,8 @@ unless its `cut_votes` was on, or it was stored before that parameter existed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lab.evaluation.estimators import Chain
 from lab.strategies.base import Pick
 from lab.strategies.registry import find_strategy
@@ -30,27 +32,31 @@ def pick_of(strategy: str) -> Pick | None:
 def chains_of(trace: Trace) -> list[Chain]:
     """The run's sampled chains: answer groups (as the strategy groups them), correctness,
     vote weights and scores."""
+    nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
+    found = find_strategy(trace.strategy)
+    weight_score = found.vote_weight if found is not None else None
+    scorer = trace.params.get("scorer")
+    return estimator_chains(
+        trace, nodes, [votes_in_run(trace, n) for n in nodes],
+        weights=[n.scores.get(weight_score, 0.0) for n in nodes] if weight_score else None,
+        scores=[n.scores.get(scorer) for n in nodes] if isinstance(scorer, str) else None)
+
+
+def estimator_chains(trace: Trace, nodes: Sequence[Node], voting: Sequence[bool],
+                     weights: Sequence[float] | None = None,
+                     scores: Sequence[float | None] | None = None) -> list[Chain]:
+    """Any of the run's nodes as estimator chains, grouped by answer as the run groups them;
+    a node that did not vote has no group. Weights default to 1, scores to none."""
     from lab.tasks.answers import group_answers
 
-    nodes = [n for n in trace.nodes if n.kind == NodeKind.CHAIN]
-    voting = [votes_in_run(trace, n) for n in nodes]
     answers = [n.answer if votes else None for n, votes in zip(nodes, voting, strict=True)]
     groups = group_answers(answers, trace.problem.kind)
     group_of = {member: g for g, group in enumerate(groups) for member in group.members}
     right = [bool(grade_answer(trace.problem, group.answer)) for group in groups]
-    found = find_strategy(trace.strategy)
-    weight_score = found.vote_weight if found is not None else None
-    scorer = trace.params.get("scorer")
-    chains = []
-    for i, node in enumerate(nodes):
-        group = group_of.get(i)
-        chains.append(Chain(
-            group=group,
-            correct=group is not None and right[group],
-            weight=node.scores.get(weight_score, 0.0) if weight_score else 1.0,
-            score=node.scores.get(scorer) if isinstance(scorer, str) else None,
-        ))
-    return chains
+    return [Chain(group=group_of.get(i), correct=i in group_of and right[group_of[i]],
+                  weight=weights[i] if weights is not None else 1.0,
+                  score=scores[i] if scores is not None else None)
+            for i in range(len(nodes))]
 
 
 def votes_in_run(trace: Trace, chain: Node) -> bool:
