@@ -336,11 +336,12 @@ class LlamaCppEngine(Engine):
         for state in live:
             logits = self._logits(rows[state.seq_id], ctx)
             peak = float(logits.max())
-            token_id = state.sampler.sample(logits, peak)
+            raw = np.exp(logits - peak)  # one pass over the vocabulary for both
+            token_id = state.sampler.sample(logits, peak, raw)
             if ll.llama_vocab_is_eog(self._vocab, token_id):
                 state.finish("eos")
                 continue
-            token = token_stats(token_id, logits, params.top_logprobs, self.piece, peak)
+            token = token_stats(token_id, logits, params.top_logprobs, self.piece, peak, raw)
             state.append(token)  # may finish it (stop string, max tokens)
             if on_token is not None and on_token(state.seq_id, token) is True:
                 state.finish("stopped")  # the caller asked to cut this sequence here

@@ -30,11 +30,13 @@ class Sampler:
         self.params = params
         self.rng = np.random.default_rng(seed & 0xFFFFFFFF)
 
-    def sample(self, logits: np.ndarray, peak: float) -> int:
+    def sample(self, logits: np.ndarray, peak: float, raw: np.ndarray | None = None) -> int:
+        """The next token; `raw`, when given, is exp(logits - peak), computed once for this
+        and for the token's statistics (lab.engine.sequence.token_stats)."""
         p = self.params
         if p.temperature <= 0:
             return int(logits.argmax())
-        ids = self._truncated(logits, peak) if _truncates(p) else None
+        ids = self._truncated(logits, peak, raw) if _truncates(p) else None
         values = logits if ids is None else logits[ids]
         weights = np.exp((values - peak) / p.temperature)
         u = self.rng.random() * float(weights.sum(dtype=np.float64))
@@ -50,14 +52,15 @@ class Sampler:
                                   len(light) - 1)])
         return index if ids is None else int(ids[index])
 
-    def _truncated(self, logits: np.ndarray, peak: float) -> np.ndarray:
+    def _truncated(self, logits: np.ndarray, peak: float,
+                   raw: np.ndarray | None = None) -> np.ndarray:
         """Token ids left by top-k, top-p and min-p, most likely first.
 
         The cut is first looked for among the tokens above a few high floors: those are the
         head of the full sorted list, so a cut that falls inside them is the full list's cut,
         without sorting the tens of thousands of unlikely tokens (a full sort cost ~4 ms a
         token, a fifth of a batched decode step at N=8)."""
-        raw = np.exp(logits - peak)
+        raw = np.exp(logits - peak) if raw is None else raw
         total = float(raw.sum(dtype=np.float64))
         for floor in FLOORS:  # in logits, so that the head is exactly the sorted list's head
             ids = self._cut(logits, raw, total, np.flatnonzero(logits > peak + math.log(floor)))
@@ -96,12 +99,14 @@ def logits_array(logits_ptr: ctypes._Pointer, n_vocab: int) -> np.ndarray:
 
 
 def token_stats(token_id: int, logits: np.ndarray, top_k: int, piece: Callable[[int], bytes],
-                peak: float | None = None) -> Token:
+                peak: float | None = None, weights: np.ndarray | None = None) -> Token:
     """Log-probability of `token_id` under the raw (temperature 1) distribution, with its
-    entropy, self-certainty and the `top_k` best alternatives."""
+    entropy, self-certainty and the `top_k` best alternatives (`weights`, when given, is
+    exp(logits - peak), shared with the sampler)."""
     n_vocab = len(logits)
-    peak = float(logits.max()) if peak is None else peak
-    weights = np.exp(logits - peak)
+    if weights is None or peak is None:
+        peak = float(logits.max()) if peak is None else peak
+        weights = np.exp(logits - peak)
     total = float(weights.sum())
     log_z = peak + math.log(total)
     entropy = log_z - float(np.dot(weights, logits)) / total
