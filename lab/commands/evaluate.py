@@ -413,9 +413,10 @@ def _paired_text(base: Row, pairs: list[tuple[Row, PairedDifference]]) -> str:
     lines = [f"paired against {describe_row(base)}, on the problems both ran:",
              *text_table(PAIRED_COLUMNS, paired_cells(pairs))]
     problems = sorted({found.problems for _, found in pairs})
-    lines.append(f"no: the interval spans 0, no difference shown on these "
-                 f"{'/'.join(map(str, problems))} problems; * rows: 'only ... right' counts the "
-                 "problems where one side's expected correctness is higher")
+    lines.append(f"shown: yes when the 95% interval excludes 0, no when it spans 0 (no "
+                 f"difference shown on these {'/'.join(map(str, problems))} problems); * rows: "
+                 "'only ... right' counts the problems where one side's expected correctness "
+                 "is higher")
     return "\n".join(lines)
 
 
