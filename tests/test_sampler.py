@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lab.engine.base import SamplingParams
-from lab.engine.sequence import TAIL, Sampler
+from lab.engine.sequence import TAIL, Sampler, token_stats
 
 LOGITS = np.array([2.0, 1.0, 0.5, 0.0, -1.0, -30.0] + [-40.0] * 994, dtype=np.float32)
 
@@ -84,3 +84,23 @@ def test_truncation_looks_at_the_head_first_and_cuts_where_a_full_sort_would():
             continue
         fast = Sampler(params, 1)._truncated(logits, float(logits.max()))
         assert np.array_equal(fast, full_sort_truncation(params, logits))
+
+
+def test_the_shared_exponentials_change_no_draw_and_no_statistic():
+    """The engine computes exp(logits - peak) once a token for the sampler and the token's
+    statistics; given or computed, the same ids and the same values."""
+    rng = np.random.default_rng(3)
+    params = SamplingParams(temperature=0.8, top_p=0.95)
+    for _ in range(20):
+        logits = (rng.normal(0, 2, 5000) - 12).astype(np.float32)
+        logits[rng.choice(5000, 8, replace=False)] = rng.uniform(0, 5, 8)
+        peak = float(logits.max())
+        raw = np.exp(logits - peak)
+        alone, shared = Sampler(params, 7).sample(logits, peak), Sampler(params, 7).sample(
+            logits, peak, raw)
+        assert alone == shared
+        piece = lambda _id: b"x"  # noqa: E731
+        a = token_stats(alone, logits, 3, piece, peak)
+        b = token_stats(shared, logits, 3, piece, peak, raw)
+        assert (a.logprob, a.entropy, a.self_certainty, a.top) == (
+            b.logprob, b.entropy, b.self_certainty, b.top)
