@@ -255,7 +255,7 @@ def _cot_decoding_sum(trace: Trace, k: int) -> tuple[float, float]:
     ranked = _ranked_branches(trace, k)
     measured = [b for b in ranked if MARGIN in b.scores]
     chains = estimator_chains(trace, measured, [True] * len(measured),
-                               [b.scores[MARGIN] for b in measured])
+                              [b.scores[MARGIN] for b in measured])
     return (majority_correct(chains, range(len(chains))),
             sum(len(b.tokens) for b in ranked) + 1)
 
@@ -289,8 +289,8 @@ def _dvts(trace: Trace, subtrees: int) -> tuple[float, float]:
         return 0.0, 0.0
     weighted = trace.params.get("vote") == "weighted"
     estimator = estimator_chains(trace, leaves, [leaf_votes(leaf) for leaf in leaves],
-                                  [leaf.scores.get(VOTE_WEIGHT, 0.0) if weighted else 1.0
-                                   for leaf in leaves])
+                                 [leaf.scores.get(VOTE_WEIGHT, 0.0) if weighted else 1.0
+                                  for leaf in leaves])
     total = sum(len(n.tokens) for n in trace.nodes)
     k = min(subtrees, len(leaves))
     return maj_at_k(estimator, k).value, total * subtrees / int(trace.params["subtrees"])
@@ -305,13 +305,9 @@ def _hybrid(trace: Trace, each: int) -> tuple[float, float]:
     programs = [c for c in chains if c.meta.get(HYBRID_SOURCE) == CODE_SAMPLE]
     nodes = prose + programs
     estimator = estimator_chains(trace, nodes, [_voted(trace, c) for c in nodes])
-    prose_ids, program_ids = range(len(prose)), range(len(prose), len(nodes))
-    picks = [majority_correct(estimator, a + b)
-             for a, b in product(combinations(prose_ids, min(each, len(prose))),
-                                 combinations(program_ids, min(each, len(programs))))]
     tokens = (sum(len(c.tokens) for c in prose) * each / max(len(prose), 1)
               + sum(len(c.tokens) for c in programs) * each / max(len(programs), 1))
-    return sum(picks) / len(picks), tokens
+    return _split_vote(estimator, len(prose), each), tokens
 
 
 # (strategy, knob, its smallest value, what the rows' name adds, the pick at a smaller knob:
@@ -450,11 +446,16 @@ def _best(p: Problem, samples: Sequence[Sample], scorer: str) -> float:
 
 def _hybrid_subsets(p: Problem, each: int) -> float:
     """The mean over every `each` of the prose chains with every `each` of the programs."""
-    chains = _chains(p, p.prose + p.programs, None)
-    prose = range(len(p.prose))
-    programs = range(len(p.prose), len(chains))
+    return _split_vote(_chains(p, p.prose + p.programs, None), len(p.prose), each)
+
+
+def _split_vote(chains: Sequence[Chain], n_prose: int, each: int) -> float:
+    """One vote each over `each` of the first `n_prose` chains (prose) and `each` of the rest
+    (programs), as the mean over every such choice (as maj@k); ties a coin toss."""
+    prose, programs = range(n_prose), range(n_prose, len(chains))
     picks = [majority_correct(chains, a + b)
-             for a, b in product(combinations(prose, each), combinations(programs, each))]
+             for a, b in product(combinations(prose, min(each, len(prose))),
+                                 combinations(programs, min(each, len(programs))))]
     return sum(picks) / len(picks)
 
 
