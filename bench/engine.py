@@ -22,8 +22,15 @@ strategies and llama-server sample; top-k and min-p off on both).
 (shared prompt, unified KV cache, no sampling) and `llama-bench` (one stream) on the same
 model, threads and token count in the same run, and print lab/llama.cpp per N; both tools
 time generation alone, so that ratio uses the lab's generation time without its prompt
-(`lab_gen_tok/s`). How to build
-them: docs/engine.md, "Against llama.cpp's own tools".
+(`lab_gen_tok/s`). How to build them: docs/engine.md, "Against llama.cpp's own tools".
+
+On a shared or virtual machine one run's ratio can swing by 10% between runs minutes apart.
+`--rounds R` measures everything R times, taking turns (odd rounds the tools first, even
+rounds the lab first), prints each round's table, then each ratio's median over the rounds
+with its lowest and highest; `--no-sequential` leaves out the one-after-another column.
+
+    python bench/engine.py --ns 1,8,16 --rounds 5 --no-sequential --against URL \
+        --batched-bench BIN --llama-bench BIN
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from statistics import median
 
 from lab.config import cpu_name, n_threads
 from lab.engine.base import SamplingParams
@@ -59,6 +67,11 @@ def main() -> None:
     parser.add_argument("--llama-bench", metavar="BIN", help="llama.cpp's llama-bench")
     parser.add_argument("--against", metavar="URL",
                         help="also measure this OpenAI-compatible server, same prompt and N")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure everything this many times, taking turns, and print "
+                             "each ratio's median and range over the rounds")
+    parser.add_argument("--no-sequential", action="store_true",
+                        help="leave out the one-after-another column (the slowest part)")
     args = parser.parse_args()
 
     engine = LlamaCppEngine(resolve_model_path(args.model), n_threads=args.threads,
@@ -68,40 +81,124 @@ def main() -> None:
                             top_logprobs=args.top_logprobs)
     ns = [int(x) for x in args.ns.split(",")]
     threads = args.threads or n_threads()
-    tool = _llama_cpp_rates(args, engine, ns, threads)
     engine.generate(PROMPT, n=1, params=params.with_(max_tokens=8))  # warm-up
     if args.against:
         _peer(args.against, 1, params.with_(max_tokens=8))  # the peer's too
     print(f"# {engine.model_name}, {args.tokens} new tokens per sample, "
           f"threads={threads}, n_batch={args.batch}, top_p={args.top_p}, "
           f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, "
-          f"extra_buffers={use_extra_buffers()}, {cpu_name()}")
-    for line in tool.notes:
-        print(f"# {line}")
-    peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if args.against else ""
-    if tool.rates:
+          f"extra_buffers={use_extra_buffers()}, {cpu_name()}", flush=True)
+    rounds: list[list[Row]] = []
+    for number in range(1, args.rounds + 1):
+        # odd rounds run llama.cpp's tools first, even rounds the lab first: a machine that
+        # slows down or speeds up over the run favours neither side
+        tools_first = number % 2 == 1
+        tool = _llama_cpp_rates(args, engine, ns, threads) if tools_first else None
+        rows = [_measure(engine, params, n, args) for n in ns]
+        if tool is None:
+            tool = _llama_cpp_rates(args, engine, ns, threads)
+        for row in rows:
+            row.tool_rate = tool.rates.get(row.n)
+        if args.rounds > 1:
+            print(f"# round {number} of {args.rounds} "
+                  f"({'tools' if tools_first else 'lab'} first)")
+        for line in tool.notes:
+            print(f"# {line}")
+        _print_rows(rows)
+        rounds.append(rows)
+    if args.rounds > 1:
+        _print_medians(rounds)
+    engine.close()
+
+
+@dataclass
+class Row:
+    """One N of one round: the lab's figures, and its peers' where they were measured."""
+
+    n: int
+    tokens: int
+    batched_s: float
+    generating_s: float  # the batched call's generation alone, its prompt left out
+    sequential_s: float | None = None
+    sequential_tokens: int = 0
+    peer_rate: float | None = None
+    tool_rate: float | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.tokens / self.batched_s
+
+    @property
+    def gen_rate(self) -> float:
+        return self.tokens / self.generating_s
+
+    @property
+    def lab_per_peer(self) -> float | None:
+        return self.rate / self.peer_rate if self.peer_rate else None
+
+    @property
+    def lab_per_tool(self) -> float | None:
+        # both without the prompt: the tools time generation alone
+        return self.gen_rate / self.tool_rate if self.tool_rate else None
+
+
+def _measure(engine: LlamaCppEngine, params: SamplingParams, n: int,
+             args: argparse.Namespace) -> Row:
+    batched_s, tokens, generating_s = _timed(lambda: engine.generate(PROMPT, n=n, params=params))
+    row = Row(n, tokens, batched_s, generating_s)
+    if not args.no_sequential:
+        row.sequential_s, row.sequential_tokens, _ = _timed(
+            lambda: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
+                     for i in range(n)])
+    if args.against:
+        peer_s, peer_tokens = _peer(args.against, n, params)
+        row.peer_rate = peer_tokens / peer_s
+    return row
+
+
+def _print_rows(rows: list[Row]) -> None:
+    peer = f" {'peer_tok/s':>11} {'lab/peer':>9}" if rows[0].peer_rate else ""
+    if any(row.tool_rate for row in rows):
         peer += f" {'lab_gen_tok/s':>12} {'llama.cpp_tok/s':>16} {'lab/llama.cpp':>14}"
     print(f"{'N':>3} {'tokens':>7} {'batched_s':>10} {'sequential_s':>13} {'batched_tok/s':>14} "
           f"{'sequential_tok/s':>17} {'ratio':>6}{peer}")
-    for n in ns:
-        batched_s, batched_tokens, generating_s = _timed(
-            lambda n=n: engine.generate(PROMPT, n=n, params=params))
-        sequential_s, sequential_tokens, _ = _timed(
-            lambda n=n: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
-                         for i in range(n)])
-        row = (f"{n:>3} {batched_tokens:>7} {batched_s:>10.2f} {sequential_s:>13.2f} "
-               f"{batched_tokens / batched_s:>14.1f} {sequential_tokens / sequential_s:>17.1f} "
-               f"{batched_s / sequential_s:>6.2f}")
-        if args.against:
-            peer_s, peer_tokens = _peer(args.against, n, params)
-            lab_rate, peer_rate = batched_tokens / batched_s, peer_tokens / peer_s
-            row += f" {peer_rate:>11.1f} {lab_rate / peer_rate:>9.2f}"
-        if n in tool.rates:  # both without the prompt: the tools time generation alone
-            gen_rate = batched_tokens / generating_s
-            rate = tool.rates[n]
-            row += f" {gen_rate:>12.1f} {rate:>16.1f} {gen_rate / rate:>14.2f}"
-        print(row, flush=True)
-    engine.close()
+    for row in rows:
+        if row.sequential_s is None:
+            sequential = f"{'-':>13} {row.rate:>14.1f} {'-':>17} {'-':>6}"
+        else:
+            sequential = (f"{row.sequential_s:>13.2f} {row.rate:>14.1f} "
+                          f"{row.sequential_tokens / row.sequential_s:>17.1f} "
+                          f"{row.batched_s / row.sequential_s:>6.2f}")
+        line = f"{row.n:>3} {row.tokens:>7} {row.batched_s:>10.2f} {sequential}"
+        if row.peer_rate:
+            line += f" {row.peer_rate:>11.1f} {row.lab_per_peer:>9.2f}"
+        if row.tool_rate:
+            line += f" {row.gen_rate:>12.1f} {row.tool_rate:>16.1f} {row.lab_per_tool:>14.2f}"
+        print(line, flush=True)
+
+
+def _print_medians(rounds: list[list[Row]]) -> None:
+    """Per N, each ratio's median over the rounds with its lowest and highest."""
+    print(f"# over {len(rounds)} rounds: the median of each round's ratio [lowest, highest]")
+    print(f"{'N':>3} {'lab_tok/s':>10} {'lab/peer':>20} {'lab_gen_tok/s':>14} "
+          f"{'llama.cpp_tok/s':>16} {'lab/llama.cpp':>20}")
+    for index, first in enumerate(rounds[0]):
+        rows = [rows[index] for rows in rounds]
+        line = (f"{first.n:>3} {median(r.rate for r in rows):>10.1f} "
+                f"{_spread([r.lab_per_peer for r in rows]):>20} "
+                f"{median(r.gen_rate for r in rows):>14.1f} ")
+        tool_rates = [r.tool_rate for r in rows if r.tool_rate]
+        line += f"{median(tool_rates):>16.1f} " if tool_rates else f"{'-':>16} "
+        line += f"{_spread([r.lab_per_tool for r in rows]):>20}"
+        print(line, flush=True)
+
+
+def _spread(ratios: list[float | None]) -> str:
+    """'median [lowest, highest]' of the ratios measured, '-' when none was."""
+    measured = [r for r in ratios if r is not None]
+    if not measured:
+        return "-"
+    return f"{median(measured):.2f} [{min(measured):.2f}, {max(measured):.2f}]"
 
 
 def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
