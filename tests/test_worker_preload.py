@@ -146,3 +146,17 @@ def test_on_the_real_model_it_is_loaded_before_the_first_run(smollm_path: Path):
         assert Ledger(config.database_url()).get_run(run.run_id).status == "complete"
     finally:
         client.close()
+
+
+def test_the_warm_up_runs_a_whole_run_on_no_model_and_stores_nothing(tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    """What the worker runs after a load so that the first Run finds every module imported:
+    a complete, graded self-consistency run on a scripted engine, kept out of the ledger."""
+    from lab.worker.server import warm_up_run
+
+    monkeypatch.setenv("LAB_HOME", str(tmp_path))
+    outcome = warm_up_run()
+    assert outcome.trace.status == "complete"
+    assert outcome.trace.final_answer == "2" and outcome.trace.correct is True
+    assert outcome.run_id is None
+    assert not (tmp_path / "ledger.db").exists()
