@@ -48,6 +48,8 @@ def show_batch(batch: Batch | None, key: str, draw: Draw) -> None:
                      icon=":material/stop_circle:", disabled=stopping):
             batch.stop()
             st.toast("Stopping the run…")
+        if about_to_generate(batch) and await_change(batch, False, REDRAW_S) == "done":
+            st.rerun()
         shown = generated(batch)
         try:
             draw(batch, True)
@@ -77,6 +79,15 @@ def await_change(batch: Batch, tokens_shown: bool, timeout: float) -> str | None
         if not tokens_shown and generated(batch) > 0:
             return "first tokens"
     return None
+
+
+def about_to_generate(batch: Batch) -> bool:
+    """Whether the batch has no token yet and none of its runs waits for another session's
+    run or for the model: then its first tokens are near, and a redraw waits for them before
+    drawing (the page's full run cannot rerun its fragment alone when they come, so without
+    this they would wait for the timer's redraw, up to REDRAW_S later)."""
+    return (generated(batch) == 0
+            and not any(run.phase in ("waiting", "loading") for run in batch.runs))
 
 
 def generated(batch: Batch) -> int:
