@@ -88,6 +88,7 @@ def main() -> None:
           f"threads={threads}, n_batch={args.batch}, top_p={args.top_p}, "
           f"n_ubatch={args.ubatch}, flash_attn={not args.no_flash_attn}, "
           f"extra_buffers={use_extra_buffers()}, {cpu_name()}", flush=True)
+    print(f"# the lab's llama.cpp build: {_build_features()}")
     rounds: list[list[Row]] = []
     for number in range(1, args.rounds + 1):
         # odd rounds run llama.cpp's tools first, even rounds the lab first: a machine that
@@ -199,6 +200,17 @@ def _spread(ratios: list[float | None]) -> str:
     if not measured:
         return "-"
     return f"{median(measured):.2f} [{min(measured):.2f}, {max(measured):.2f}]"
+
+
+def _build_features() -> str:
+    """The CPU features the loaded llama.cpp library was built for (its system info): which
+    code path runs, whatever the CPU has (LLAMA_CPP_LIB_PATH loads another build)."""
+    import llama_cpp
+
+    info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    parts = [part.strip().removeprefix("CPU :").strip() for part in info.split("|")]
+    features = [part.split("=")[0].strip() for part in parts if part.endswith("= 1")]
+    return ", ".join(features) or info.strip()
 
 
 def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
