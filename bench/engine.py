@@ -106,6 +106,11 @@ def main() -> None:
         for line in tool.notes:
             print(f"# {line}")
         _print_rows(rows)
+        for row in rows:
+            if row.peer_gen_rate and row.tool_rate:
+                print(f"# llama-server's own timing of one stream's generation: "
+                      f"{row.peer_gen_rate:.1f} tok/s (llama.cpp's tool / it: "
+                      f"{row.tool_rate / row.peer_gen_rate:.2f})")
         rounds.append(rows)
     if args.rounds > 1:
         _print_medians(rounds)
@@ -123,6 +128,7 @@ class Row:
     sequential_s: float | None = None
     sequential_tokens: int = 0
     peer_rate: float | None = None
+    peer_gen_rate: float | None = None  # a single stream's generation alone, by the server's clock
     tool_rate: float | None = None
 
     @property
@@ -152,8 +158,9 @@ def _measure(engine: LlamaCppEngine, params: SamplingParams, n: int,
             lambda: [engine.generate(PROMPT, n=1, params=params, seeds=[params.seed + i])
                      for i in range(n)])
     if args.against:
-        peer_s, peer_tokens = _peer(args.against, n, params)
+        peer_s, peer_tokens, peer_gen_rate = _peer(args.against, n, params)
         row.peer_rate = peer_tokens / peer_s
+        row.peer_gen_rate = peer_gen_rate if n == 1 else None
     return row
 
 
@@ -192,6 +199,10 @@ def _print_medians(rounds: list[list[Row]]) -> None:
         line += f"{median(tool_rates):>16.1f} " if tool_rates else f"{'-':>16} "
         line += f"{_spread([r.lab_per_tool for r in rows]):>20}"
         print(line, flush=True)
+    ones = [rows[0] for rows in rounds if rows[0].peer_gen_rate and rows[0].tool_rate]
+    if ones:
+        print("# one stream, generation alone: llama.cpp's tool / llama-server's own timing "
+              f"{_spread([r.tool_rate / r.peer_gen_rate for r in ones])}")
 
 
 def _spread(ratios: list[float | None]) -> str:
@@ -213,9 +224,11 @@ def _build_features() -> str:
     return ", ".join(features) or info.strip()
 
 
-def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
-    """N concurrent completion requests to the peer: (seconds, tokens it generated)."""
-    def one(i: int) -> int:
+def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int, float | None]:
+    """N concurrent completion requests to the peer: (seconds, tokens it generated, the median
+    of its own generation rates per request where it reports them: llama-server's `timings`,
+    prompt and HTTP left out)."""
+    def one(i: int) -> tuple[int, float | None]:
         body = {"prompt": PROMPT, "max_tokens": params.max_tokens, "seed": params.seed + i,
                 "temperature": params.temperature, "top_p": params.top_p, "top_k": 0,
                 "min_p": 0.0, "ignore_eos": True}
@@ -223,12 +236,16 @@ def _peer(url: str, n: int, params: SamplingParams) -> tuple[float, int]:
             url.rstrip("/") + "/v1/completions", data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=900) as reply:
-            return int(json.load(reply)["usage"]["completion_tokens"])
+            answer = json.load(reply)
+        rate = (answer.get("timings") or {}).get("predicted_per_second")
+        return int(answer["usage"]["completion_tokens"]), float(rate) if rate else None
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=n) as pool:
-        tokens = sum(pool.map(one, range(n)))
-    return time.perf_counter() - started, tokens
+        replies = list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - started
+    rates = [rate for _, rate in replies if rate]
+    return elapsed, sum(tokens for tokens, _ in replies), median(rates) if rates else None
 
 
 @dataclass

@@ -47,3 +47,12 @@ def test_rounds_are_summed_up_as_a_median_with_its_range(capsys) -> None:
     assert " ".join(row[2:5]) == "1.31 [1.22, 1.42]"
     assert " ".join(row[7:10]) == "1.03 [0.93, 1.16]"
     assert bench._spread([None, None]) == "-"
+
+
+def test_the_one_stream_check_compares_the_tool_with_the_servers_own_timing(capsys) -> None:
+    bench = _engine_bench()
+    rounds = [[bench.Row(1, 128, 3.0, 2.9, tool_rate=tool, peer_gen_rate=server)]
+              for tool, server in [(48.0, 40.0), (44.0, 44.0)]]
+    bench._print_medians(rounds)
+    # llama-bench / llama-server (generation alone, by its own clock): 1.20 and 1.00
+    assert capsys.readouterr().out.splitlines()[-1].endswith("1.10 [1.00, 1.20]")
