@@ -67,7 +67,7 @@ def test_beam_search_draws_the_tree_and_shows_a_node(scripted: ScriptedEngine):
 
 
 def test_stop_cancels_and_the_run_is_stored_interrupted(scripted: ScriptedEngine):
-    scripted.delay_s = 0.3  # about 10 tokens a chain: 3 s, time to press Stop after the first
+    scripted.delay_s = 0.3  # ~10 tokens a chain, 3 s: Stop is pressed after the first tokens
     at = open_app()
     set_param(at, "self-consistency", "n", 2)
     at.button(key="pg.run").click().run()
